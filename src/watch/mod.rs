@@ -1,0 +1,46 @@
+//! The heart: what changed in Jenkins, decided without I/O.
+//!
+//! [`diff`] takes the previous [`State`] and an [`Observation`] (what the poller read, stamped
+//! with the time it read it) and returns the [`Change`]s to emit, the next state, and the
+//! [`FollowUps`]: the extra reads this observation calls for (a build that left its executor, a
+//! queue item that vanished, a job seen for the first time). The poller performs them and feeds
+//! the results back as another observation, until there are none.
+//!
+//! There is no clock, no network and no randomness in here (CI greps for them), so every tricky
+//! Jenkins behaviour (builds that start and finish between two ticks, the left-item race, a
+//! restart) is a plain unit test in `tests.rs`.
+
+mod change;
+mod diff;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use change::{BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, QueueSnapshot, ScmState};
+pub use diff::{Fetched, FollowUps, Note, Observation, Outcome, Scan, diff};
+pub use state::State;
+
+/// Most build details fetched per tick; the rest wait for the next tick (oldest first per job).
+pub const MAX_BUILD_FETCHES_PER_TICK: usize = 256;
+
+/// Most unseen builds of one job recovered at once (a job whose numbers jumped, or one that was
+/// renamed): older ones are skipped, like Spinnaker igor's `itemUpperThreshold`.
+pub const MAX_BUILD_GAP: u64 = 100;
+
+/// How long a vanished queue item whose left-item record is already gone (404) waits for a build
+/// that names it in `queueId` before `queue.left` is emitted on its own.
+pub const LEFT_ITEM_GRACE_MS: i64 = 5 * 60 * 1000;
+
+/// Queue ids remembered as handled, so that a stale queue list never re-announces one.
+pub const MAX_HANDLED_QUEUE_IDS: usize = 100_000;
+
+/// Job classes that are `AbstractProject`s: the plugin emits `job.created`/`updated` only for
+/// these (any other item makes its listener throw, so no event).
+pub const ABSTRACT_PROJECT_CLASSES: &[&str] = &[
+    "hudson.model.FreeStyleProject",
+    "hudson.matrix.MatrixProject",
+    "hudson.matrix.MatrixConfiguration",
+    "hudson.maven.MavenModuleSet",
+    "hudson.maven.MavenModule",
+    "com.tikal.jenkins.plugins.multijob.MultiJobProject",
+];

@@ -1,0 +1,100 @@
+//! What the watcher remembers between ticks: the cursor of one controller.
+//!
+//! Serialisable, because it is committed together with the events it produced.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::change::{BuildFacts, ItemKind, JobInfo, QueueSnapshot};
+use crate::jenkins::path::{BuildRef, JobPath};
+
+/// The watcher's memory of one controller.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// False until the first full observation set the starting point ("now").
+    pub baselined: bool,
+    /// `X-Jenkins-Session` last seen; a new one means Jenkins restarted.
+    pub session: Option<String>,
+    /// Jenkins' own root URL, learnt from the URLs it writes.
+    pub root_url: Option<String>,
+    /// Folder levels the job scan covers (jobs deeper are learnt on demand).
+    pub scan_levels: usize,
+    /// Queue items seen and not yet reported as left.
+    pub queue: BTreeMap<u64, QueueEntry>,
+    /// Queue ids at or below this were settled before we looked (or forgotten as handled).
+    pub queue_floor: u64,
+    /// Queue ids above the floor whose `left` is already emitted.
+    pub handled: BTreeSet<u64>,
+    /// Jobs by relative path.
+    pub jobs: BTreeMap<JobPath, JobState>,
+    /// Nodes by name (`""` = built-in).
+    pub nodes: BTreeMap<String, NodeState>,
+    /// Builds on executors at the last computer poll.
+    pub running: BTreeSet<BuildRef>,
+    /// Builds waiting for the left-item record of a queue item we never saw.
+    pub held: BTreeMap<u64, Vec<BuildFacts>>,
+    /// created/updated waiting for the job's `config.xml`.
+    pub pending_items: BTreeMap<JobPath, (ItemKind, String)>,
+}
+
+/// A queue item we saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// What events say about it.
+    pub item: QueueSnapshot,
+    /// When it disappeared from the queue list.
+    pub vanished_at: Option<i64>,
+    /// What its left-item record said.
+    pub lookup: Lookup,
+}
+
+/// The state of a vanished item's `/queue/item/ID/` lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Lookup {
+    /// Still in the queue, or not read yet.
+    Pending,
+    /// `cancelled:false, executable:null`: Jenkins is creating the build; read again.
+    Race,
+    /// It became this build; `left` is emitted with that build's first event.
+    Linked,
+    /// 404: wait for a build naming it, then give up after the grace period.
+    Gone,
+}
+
+/// A job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobState {
+    /// Name, display name, class.
+    pub info: JobInfo,
+    /// What a configuration change would alter in the scan fields.
+    pub fingerprint: String,
+    /// Highest build number known (reported, queued for a read, or there at the start).
+    pub high: u64,
+    /// Builds started and not yet finalized, and what was reported of them.
+    pub open: BTreeMap<u64, Progress>,
+    /// Builds to read.
+    pub to_fetch: BTreeSet<u64>,
+    /// Seen by a scan (so a scan that misses it means it was deleted).
+    pub scanned: bool,
+}
+
+/// What was reported of an open build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Progress {
+    /// `started` emitted (or the build was running when we started watching).
+    Started,
+    /// `completed` emitted, waiting for finalization.
+    Completed,
+}
+
+/// A node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Channel up.
+    pub online: bool,
+    /// Observed connect time.
+    pub connect_time: i64,
+    /// Transitions reported so far.
+    pub seq: u64,
+}
