@@ -1,0 +1,712 @@
+//! The simulated controller: jobs, builds, the queue, nodes, users, and how time moves them.
+//!
+//! Everything Jenkins does that a watcher must cope with lives here as plain state changes:
+//! quiet periods, blocked non-concurrent jobs, the 5-minute left-item cache, the window in
+//! which a left item has no executable yet, post-production, pipelines on one-off executors with
+//! `node{}` placeholders, deleted builds, and restarts with a new session id.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Jenkins keeps left queue items this long (`Queue.leftItems`, `expireAfterWrite`).
+pub const LEFT_ITEM_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A Jenkins version, compared numerically (`2.150.3` < `2.307`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub Vec<u32>);
+
+impl Version {
+    /// Parses leniently: `2.150.3`, `2.440.1-custom`.
+    pub fn parse(s: &str) -> Version {
+        Version(
+            s.split(|c: char| !c.is_ascii_digit())
+                .take_while(|p| !p.is_empty())
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        )
+    }
+
+    /// At least `other`.
+    pub fn at_least(&self, other: &str) -> bool {
+        *self >= Version::parse(other)
+    }
+}
+
+/// What kind of item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `hudson.model.FreeStyleProject`.
+    Freestyle,
+    /// `org.jenkinsci.plugins.workflow.job.WorkflowJob`.
+    Pipeline,
+    /// `com.cloudbees.hudson.plugins.folder.Folder`.
+    Folder,
+    /// `org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject`.
+    Multibranch,
+}
+
+impl Kind {
+    /// The Java class.
+    pub fn class(self) -> &'static str {
+        match self {
+            Kind::Freestyle => "hudson.model.FreeStyleProject",
+            Kind::Pipeline => "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+            Kind::Folder => "com.cloudbees.hudson.plugins.folder.Folder",
+            Kind::Multibranch => "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+        }
+    }
+
+    /// Holds other items.
+    pub fn is_container(self) -> bool {
+        matches!(self, Kind::Folder | Kind::Multibranch)
+    }
+
+    /// The build class.
+    pub fn build_class(self) -> &'static str {
+        match self {
+            Kind::Pipeline => "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+            _ => "hudson.model.FreeStyleBuild",
+        }
+    }
+}
+
+/// How a build will end when time moves it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Plan {
+    /// Build duration, ms.
+    pub duration_ms: i64,
+    /// `SUCCESS`, `FAILURE`, `UNSTABLE`, `ABORTED`, `NOT_BUILT`.
+    pub result: String,
+}
+
+/// A job or container.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// `folder/app`.
+    pub full_name: String,
+    /// `app` (a branch: `feature%2Fx`).
+    pub name: String,
+    /// Set display name, if any.
+    pub display_name: Option<String>,
+    /// Kind.
+    pub kind: Kind,
+    /// Description.
+    pub description: String,
+    /// Next build number.
+    pub next_build_number: u64,
+    /// Builds by number.
+    pub builds: BTreeMap<u64, Build>,
+    /// Quiet period, ms.
+    pub quiet_period_ms: i64,
+    /// Concurrent builds allowed.
+    pub concurrent: bool,
+    /// Disabled.
+    pub disabled: bool,
+    /// Raw config.xml.
+    pub config_xml: String,
+}
+
+impl Item {
+    /// Display name, or the name (branches: decoded `%2F`).
+    pub fn display(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| self.name.replace("%2F", "/"))
+    }
+
+    /// A build in progress.
+    pub fn running(&self) -> impl Iterator<Item = &Build> {
+        self.builds.values().filter(|b| b.phase != Phase::Done)
+    }
+}
+
+/// Where a build is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Building.
+    Running,
+    /// Result set, still on its executor.
+    PostProduction,
+    /// Finalized.
+    Done,
+}
+
+/// A build.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// Number.
+    pub number: u64,
+    /// Queue id it came from.
+    pub queue_id: u64,
+    /// Start, ms.
+    pub timestamp: i64,
+    /// Duration, ms (0 while running).
+    pub duration: i64,
+    /// Result once set.
+    pub result: Option<String>,
+    /// Phase.
+    pub phase: Phase,
+    /// Cause objects.
+    pub causes: Vec<Value>,
+    /// Parameters.
+    pub params: Vec<(String, String)>,
+    /// How it ends on its own; `None` = only when told.
+    pub plan: Option<Plan>,
+}
+
+/// A queue item.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    /// Id.
+    pub id: u64,
+    /// Job full name.
+    pub job: String,
+    /// Entered, ms.
+    pub in_queue_since: i64,
+    /// End of the quiet period, ms.
+    pub due: i64,
+    /// Cause objects.
+    pub causes: Vec<Value>,
+    /// Parameters.
+    pub params: Vec<(String, String)>,
+    /// Start by itself when due (with this plan); `None` = only when told.
+    pub plan: Option<Plan>,
+    /// A pipeline `node{}` placeholder for this run.
+    pub placeholder_for: Option<(String, u64)>,
+}
+
+/// A left queue item.
+#[derive(Debug, Clone)]
+pub struct LeftItem {
+    /// The item as it was.
+    pub entry: QueueEntry,
+    /// Cancelled (no build).
+    pub cancelled: bool,
+    /// The build, once it exists (None first: the left-item race).
+    pub build: Option<u64>,
+    /// When it left.
+    pub left_at: i64,
+}
+
+/// A node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Name (`""` for the built-in node).
+    pub name: String,
+    /// Channel down.
+    pub offline: bool,
+    /// Marked offline by a user.
+    pub temporarily_offline: bool,
+    /// Executors.
+    pub executors: usize,
+}
+
+/// Configuration of a simulated controller.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `X-Jenkins`; shapes follow it.
+    pub version: String,
+    /// Users and their API tokens; empty = anonymous access allowed.
+    pub users: Vec<(String, String)>,
+    /// How long a left item has no executable yet (the race), ms.
+    pub left_race_ms: i64,
+    /// How long builds stay in post-production, ms.
+    pub post_production_ms: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            version: "2.150.3".into(),
+            users: Vec::new(),
+            left_race_ms: 0,
+            post_production_ms: 0,
+        }
+    }
+}
+
+/// A failure to inject.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Requests whose path starts with this (e.g. `/queue/`), `""` for all.
+    pub path_prefix: String,
+    /// What to do.
+    pub kind: FaultKind,
+    /// How many requests it hits; `None` = until cleared.
+    pub remaining: Option<u32>,
+}
+
+/// Kinds of injected failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer this status with an HTML error page.
+    Status(u16),
+    /// Answer 200 with a body that is not JSON.
+    Garbage,
+    /// Wait this long before answering.
+    Delay(u64),
+}
+
+/// Errors of control operations.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorldError {
+    /// No such item.
+    #[error("no item named {0}")]
+    NoItem(String),
+    /// No such build.
+    #[error("no build {0} #{1}")]
+    NoBuild(String, u64),
+    /// No such queue item.
+    #[error("no queue item {0}")]
+    NoQueueItem(u64),
+    /// Item exists.
+    #[error("an item named {0} exists already")]
+    Exists(String),
+    /// The operation does not apply to this kind.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The controller.
+#[derive(Debug)]
+pub struct World {
+    /// Settings.
+    pub settings: Settings,
+    /// Parsed version.
+    pub version: Version,
+    /// Current `X-Jenkins-Session`.
+    pub session: String,
+    /// Root URL with trailing `/`.
+    pub root_url: String,
+    /// Items by full name.
+    pub items: BTreeMap<String, Item>,
+    /// Queue by id.
+    pub queue: BTreeMap<u64, QueueEntry>,
+    /// Left items by id.
+    pub left: BTreeMap<u64, LeftItem>,
+    /// Next queue id.
+    pub next_queue_id: u64,
+    /// Nodes, built-in first.
+    pub nodes: Vec<Node>,
+    /// Injected faults.
+    pub faults: Vec<Fault>,
+    restarts: u64,
+}
+
+/// Options of [`World::enqueue`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Enqueue {
+    /// Quiet period override, ms.
+    pub quiet_ms: Option<i64>,
+    /// Started by this user (a UserIdCause); none = a timer cause.
+    pub user: Option<String>,
+    /// Parameters.
+    #[serde(default)]
+    pub params: Vec<(String, String)>,
+    /// Start by itself when due and end like this.
+    pub plan: Option<Plan>,
+}
+
+impl World {
+    /// A controller with a built-in node and no jobs.
+    pub fn new(settings: Settings) -> World {
+        let version = Version::parse(&settings.version);
+        let mut world = World {
+            version,
+            settings,
+            session: String::new(),
+            root_url: "http://localhost:8080/".into(),
+            items: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            left: BTreeMap::new(),
+            next_queue_id: 1,
+            nodes: vec![Node {
+                name: String::new(),
+                offline: false,
+                temporarily_offline: false,
+                executors: 2,
+            }],
+            faults: Vec::new(),
+            restarts: 0,
+        };
+        world.new_session();
+        world
+    }
+
+    fn new_session(&mut self) {
+        // Jenkins: the first 8 hex chars of a digest of version + start time.
+        let seed = format!("{}{}{}", self.settings.version, now_ms(), self.restarts);
+        let mut h: u32 = 0x811c_9dc5;
+        for b in seed.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        self.session = format!("{h:08x}");
+    }
+
+    /// The built-in node's display name for this version.
+    pub fn built_in_name(&self) -> &'static str {
+        if self.version.at_least("2.307") {
+            "Built-In Node"
+        } else {
+            "master"
+        }
+    }
+
+    /// Creates an item; parents must be containers (missing ones become folders).
+    pub fn create(&mut self, full_name: &str, kind: Kind) -> Result<(), WorldError> {
+        if self.items.contains_key(full_name) {
+            return Err(WorldError::Exists(full_name.into()));
+        }
+        if let Some((parent, _)) = split_parent(full_name) {
+            match self.items.get(parent) {
+                Some(p) if p.kind.is_container() => {}
+                Some(_) => return Err(WorldError::Invalid(format!("{parent} is not a folder"))),
+                None => self.create(parent, Kind::Folder)?,
+            }
+        }
+        let name = split_parent(full_name).map_or(full_name, |(_, n)| n).to_string();
+        let config_xml = default_config(kind, "");
+        self.items.insert(
+            full_name.into(),
+            Item {
+                full_name: full_name.into(),
+                name,
+                display_name: None,
+                kind,
+                description: String::new(),
+                next_build_number: 1,
+                builds: BTreeMap::new(),
+                quiet_period_ms: 0,
+                concurrent: kind == Kind::Pipeline,
+                disabled: false,
+                config_xml,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes an item and everything under it.
+    pub fn delete(&mut self, full_name: &str) -> Result<(), WorldError> {
+        self.items
+            .remove(full_name)
+            .ok_or_else(|| WorldError::NoItem(full_name.into()))?;
+        let prefix = format!("{full_name}/");
+        self.items.retain(|k, _| !k.starts_with(&prefix));
+        Ok(())
+    }
+
+    /// An item.
+    pub fn item_mut(&mut self, full_name: &str) -> Result<&mut Item, WorldError> {
+        self.items
+            .get_mut(full_name)
+            .ok_or_else(|| WorldError::NoItem(full_name.into()))
+    }
+
+    /// Schedules a build: a new queue item in its quiet period. Returns the queue id.
+    pub fn enqueue(&mut self, job: &str, opts: Enqueue) -> Result<u64, WorldError> {
+        let now = now_ms();
+        let item = self.item_mut(job)?;
+        if item.kind.is_container() {
+            return Err(WorldError::Invalid(format!("{job} is not buildable")));
+        }
+        let quiet = opts.quiet_ms.unwrap_or(item.quiet_period_ms);
+        let causes = vec![match &opts.user {
+            Some(user) => serde_json::json!({"_class": "hudson.model.Cause$UserIdCause",
+                "shortDescription": format!("Started by user {user}"), "userId": user, "userName": user}),
+            None => serde_json::json!({"_class": "hudson.triggers.TimerTrigger$TimerTriggerCause",
+                "shortDescription": "Started by timer"}),
+        }];
+        let id = self.next_queue_id;
+        self.next_queue_id += 1;
+        self.queue.insert(
+            id,
+            QueueEntry {
+                id,
+                job: job.into(),
+                in_queue_since: now,
+                due: now + quiet,
+                causes,
+                params: opts.params,
+                plan: opts.plan,
+                placeholder_for: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Cancels a queue item.
+    pub fn cancel(&mut self, id: u64) -> Result<(), WorldError> {
+        let entry = self.queue.remove(&id).ok_or(WorldError::NoQueueItem(id))?;
+        self.left.insert(
+            id,
+            LeftItem {
+                entry,
+                cancelled: true,
+                build: None,
+                left_at: now_ms(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts a queue item's build now. Returns the build number.
+    pub fn start(&mut self, id: u64) -> Result<u64, WorldError> {
+        let entry = self.queue.remove(&id).ok_or(WorldError::NoQueueItem(id))?;
+        let now = now_ms();
+        if let Some((run_job, run)) = &entry.placeholder_for {
+            // A node{} block got an executor: it runs on the built-in node as part of its run.
+            let number = *run;
+            let _ = run_job;
+            self.left.insert(
+                id,
+                LeftItem {
+                    entry,
+                    cancelled: false,
+                    build: Some(number),
+                    left_at: now,
+                },
+            );
+            return Ok(number);
+        }
+        let job = entry.job.clone();
+        let item = self.item_mut(&job)?;
+        let number = item.next_build_number;
+        item.next_build_number += 1;
+        let kind = item.kind;
+        item.builds.insert(
+            number,
+            Build {
+                number,
+                queue_id: id,
+                timestamp: now,
+                duration: 0,
+                result: None,
+                phase: Phase::Running,
+                causes: entry.causes.clone(),
+                params: entry.params.clone(),
+                plan: entry.plan.clone(),
+            },
+        );
+        // The left item exists before the build is attached to it (the race window).
+        let build = (self.settings.left_race_ms == 0).then_some(number);
+        self.left.insert(
+            id,
+            LeftItem {
+                entry,
+                cancelled: false,
+                build,
+                left_at: now,
+            },
+        );
+        if kind == Kind::Pipeline {
+            // The run's node{} block asks for an executor: a placeholder queue item.
+            let pid = self.next_queue_id;
+            self.next_queue_id += 1;
+            self.queue.insert(
+                pid,
+                QueueEntry {
+                    id: pid,
+                    job: job.clone(),
+                    in_queue_since: now,
+                    due: now,
+                    causes: Vec::new(),
+                    params: Vec::new(),
+                    plan: Some(Plan {
+                        duration_ms: 0,
+                        result: String::new(),
+                    }),
+                    placeholder_for: Some((job, number)),
+                },
+            );
+        }
+        Ok(number)
+    }
+
+    /// Sets the result; the build stays on its executor (post-production) until finalized.
+    pub fn complete(&mut self, job: &str, number: u64, result: &str) -> Result<(), WorldError> {
+        let now = now_ms();
+        let build = self.build_mut(job, number)?;
+        build.result = Some(result.into());
+        build.duration = (now - build.timestamp).max(1);
+        build.phase = Phase::PostProduction;
+        Ok(())
+    }
+
+    /// Sets the result (if not yet) and finalizes.
+    pub fn finish(&mut self, job: &str, number: u64, result: &str) -> Result<(), WorldError> {
+        let build = self.build_mut(job, number)?;
+        if build.result.is_none() {
+            self.complete(job, number, result)?;
+        }
+        self.build_mut(job, number)?.phase = Phase::Done;
+        self.queue
+            .retain(|_, q| q.placeholder_for.as_ref() != Some(&(job.to_string(), number)));
+        Ok(())
+    }
+
+    /// Deletes a build (a discarder, or a user).
+    pub fn delete_build(&mut self, job: &str, number: u64) -> Result<(), WorldError> {
+        self.item_mut(job)?
+            .builds
+            .remove(&number)
+            .map(|_| ())
+            .ok_or_else(|| WorldError::NoBuild(job.into(), number))
+    }
+
+    fn build_mut(&mut self, job: &str, number: u64) -> Result<&mut Build, WorldError> {
+        self.item_mut(job)?
+            .builds
+            .get_mut(&number)
+            .ok_or_else(|| WorldError::NoBuild(job.into(), number))
+    }
+
+    /// Adds an agent (or changes its state).
+    pub fn set_node(&mut self, name: &str, offline: bool, temporarily_offline: bool) {
+        match self.nodes.iter_mut().find(|n| n.name == name) {
+            Some(node) => {
+                node.offline = offline;
+                node.temporarily_offline = temporarily_offline;
+            }
+            None => self.nodes.push(Node {
+                name: name.into(),
+                offline,
+                temporarily_offline,
+                executors: 1,
+            }),
+        }
+    }
+
+    /// Removes an agent.
+    pub fn remove_node(&mut self, name: &str) {
+        self.nodes.retain(|n| n.name != name || n.name.is_empty());
+    }
+
+    /// A restart: new session, left items forgotten, freestyle builds aborted (pipelines
+    /// resume), the queue kept (queue.xml).
+    pub fn restart(&mut self) {
+        self.restarts += 1;
+        self.new_session();
+        self.left.clear();
+        let now = now_ms();
+        for item in self.items.values_mut() {
+            if item.kind == Kind::Pipeline {
+                continue;
+            }
+            for build in item.builds.values_mut() {
+                if build.phase != Phase::Done {
+                    build.result.get_or_insert_with(|| "ABORTED".into());
+                    build.duration = (now - build.timestamp).max(1);
+                    build.phase = Phase::Done;
+                }
+            }
+        }
+    }
+
+    /// Moves time to `now`: due items start (unless their job is busy and not concurrent),
+    /// planned builds end, left items expire.
+    pub fn advance(&mut self, now: i64) {
+        let race = self.settings.left_race_ms;
+        for left in self.left.values_mut() {
+            if !left.cancelled && left.build.is_none() && left.entry.placeholder_for.is_none() && now - left.left_at >= race {
+                // Attach the build created at start (its number was recorded on the build).
+                left.build = self
+                    .items
+                    .get(&left.entry.job)
+                    .and_then(|i| i.builds.values().find(|b| b.queue_id == left.entry.id))
+                    .map(|b| b.number);
+            }
+        }
+        self.left.retain(|_, l| now - l.left_at < LEFT_ITEM_TTL_MS);
+        let due: Vec<u64> = self
+            .queue
+            .values()
+            .filter(|q| q.plan.is_some() && q.due <= now && !self.blocked(q))
+            .map(|q| q.id)
+            .collect();
+        for id in due {
+            let _ = self.start(id);
+        }
+        let post = self.settings.post_production_ms;
+        let mut ends = Vec::new();
+        for item in self.items.values() {
+            for b in item.running() {
+                match (&b.plan, b.phase) {
+                    (Some(plan), Phase::Running) if now >= b.timestamp + plan.duration_ms => {
+                        ends.push((item.full_name.clone(), b.number, plan.result.clone(), post == 0))
+                    }
+                    (Some(plan), Phase::PostProduction)
+                        if now >= b.timestamp + plan.duration_ms + post =>
+                    {
+                        ends.push((item.full_name.clone(), b.number, plan.result.clone(), true))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (job, number, result, finalize) in ends {
+            let _ = if finalize {
+                self.finish(&job, number, &result)
+            } else {
+                self.complete(&job, number, &result)
+            };
+        }
+    }
+
+    /// Why a queue item cannot start yet, if it cannot.
+    pub fn blocked_reason(&self, q: &QueueEntry) -> Option<String> {
+        let item = self.items.get(&q.job)?;
+        if q.placeholder_for.is_some() || item.concurrent {
+            return None;
+        }
+        item.running()
+            .next()
+            .map(|b| format!("Build #{} is already in progress (ETA:N/A)", b.number))
+    }
+
+    fn blocked(&self, q: &QueueEntry) -> bool {
+        self.blocked_reason(q).is_some()
+    }
+
+    /// Takes the fault matching `path`, if any.
+    pub fn take_fault(&mut self, path: &str) -> Option<FaultKind> {
+        let i = self
+            .faults
+            .iter()
+            .position(|f| path.starts_with(&f.path_prefix) && f.remaining != Some(0))?;
+        let fault = &mut self.faults[i];
+        if let Some(n) = fault.remaining.as_mut() {
+            *n -= 1;
+        }
+        let kind = fault.kind.clone();
+        self.faults.retain(|f| f.remaining != Some(0));
+        Some(kind)
+    }
+}
+
+/// `a/b/c` → (`a/b`, `c`).
+pub fn split_parent(full_name: &str) -> Option<(&str, &str)> {
+    full_name.rsplit_once('/')
+}
+
+/// A config.xml for a kind.
+pub fn default_config(kind: Kind, description: &str) -> String {
+    let root = match kind {
+        Kind::Freestyle => "project",
+        Kind::Pipeline => "flow-definition",
+        Kind::Folder => "com.cloudbees.hudson.plugins.folder.Folder",
+        Kind::Multibranch => "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+    };
+    format!(
+        "<?xml version='1.1' encoding='UTF-8'?>\n<{root}>\n  <description>{description}</description>\n</{root}>"
+    )
+}
