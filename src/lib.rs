@@ -15,16 +15,17 @@
 //! - [`poller`] drives the watcher: reads, follow-ups, and hands events to the outbox.
 //! - [`serve`] answers `/healthz`, `/readyz` and `/metrics`.
 //! - [`config`] is the one description of every option (CLI flag, environment, TOML key).
-//! - [`run`] wires them together under one shutdown token.
+//! - [`run`] wires them together under one shutdown token; [`demo`] runs it on an embedded mock.
 #![warn(missing_docs)]
 
-//pub mod config;
+pub mod config;
+pub mod demo;
 pub mod event;
 pub mod jenkins;
-//pub mod poller;
-//pub mod run;
-//pub mod serve;
-//pub mod sink;
-//pub mod store;
-//pub mod telemetry;
+pub mod poller;
+pub mod run;
+pub mod serve;
+pub mod sink;
+pub mod store;
+pub mod telemetry;
 pub mod watch;

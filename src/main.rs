@@ -1,1 +1,225 @@
-fn main(){}
+//! The `jenkins-event-shim` binary: CLI, logging, configuration, and exit codes.
+//!
+//! Exit codes: 0 done, 1 a runtime failure, 2 a configuration error (one line naming the key).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use jenkins_event_shim::config::{Config, Options};
+use jenkins_event_shim::jenkins::{self, model::WhoAmI};
+use jenkins_event_shim::{demo, poller, run, sink, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Jenkins' build lifecycle as the Jenkins CloudEvents plugin's events, polled from the REST
+/// API of any Jenkins 2.x, delivered to HTTP CloudEvents receivers (Argo Events, Knative, …).
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Poll Jenkins and deliver events until SIGTERM or Ctrl-C.
+    Run(Options),
+    /// Validate the configuration, reach Jenkins, show its version and who we are.
+    Check {
+        #[command(flatten)]
+        options: Options,
+        /// Also send an OPTIONS request to each sink (nothing is delivered).
+        #[arg(long)]
+        probe_sinks: bool,
+    },
+    /// Poll once and print the events as JSON lines; nothing is sent. Without saved state the
+    /// first poll is the starting point, so it polls again after --poll-interval and prints
+    /// what changed in between.
+    Once(Options),
+    /// The whole flow on an embedded mock Jenkins with simulated builds, events to stdout.
+    Demo(demo::DemoOptions),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(options) => {
+                let config = resolve(options, true)?;
+                let shutdown = shutdown_on_signal();
+                run::run(config, shutdown, None)
+                    .await
+                    .context("jenkins-event-shim run")?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Check {
+                options,
+                probe_sinks,
+            } => check(resolve(options, false)?, probe_sinks).await,
+            Command::Once(options) => once(resolve(options, false)?).await,
+            Command::Demo(options) => {
+                demo::run(options, shutdown_on_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(config_error) = e.downcast_ref::<jenkins_event_shim::config::ConfigError>()
+            {
+                eprintln!("error: {config_error}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn resolve(options: Options, need_sinks: bool) -> anyhow::Result<Config> {
+    Ok(options.resolve(need_sinks)?)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Cancelled on SIGTERM (Kubernetes) or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        trigger.cancel();
+    });
+    token
+}
+
+async fn check(config: Config, probe_sinks: bool) -> anyhow::Result<ExitCode> {
+    println!("configuration: ok");
+    let client = jenkins::Client::new(config.jenkins.clone())?;
+    let (who, meta) = client
+        .get_json::<WhoAmI>("whoAmI/api/json", None)
+        .await
+        .context("reaching Jenkins")?;
+    println!(
+        "jenkins: {} (version {}, session {})",
+        client.base(),
+        meta.version
+            .as_deref()
+            .unwrap_or("unknown: no X-Jenkins header (a proxy may strip it)"),
+        meta.session.as_deref().unwrap_or("unknown"),
+    );
+    println!(
+        "identity: {}{}",
+        who.name,
+        if who.anonymous {
+            " (anonymous: set --jenkins-user and --jenkins-token)"
+        } else {
+            ""
+        }
+    );
+    // The reads the shim needs, so that a missing permission shows now, not at the first poll.
+    let (_, _) = client
+        .get_json::<jenkins::model::QueueList>("queue/api/json", Some(&jenkins::tree::queue()))
+        .await
+        .context("reading the queue")?;
+    let (_, _) = client
+        .get_json::<jenkins::model::ComputerSet>(
+            "computer/api/json",
+            Some(jenkins::tree::COMPUTERS),
+        )
+        .await
+        .context("reading the executors")?;
+    println!("permissions: queue and executors readable");
+    let mut failed = false;
+    for s in &config.sinks {
+        if !probe_sinks {
+            println!(
+                "sink {}: configured (not probed; add --probe-sinks)",
+                s.name
+            );
+            continue;
+        }
+        match sink::Sink::new(s)?.probe().await {
+            Ok(text) => println!("sink {}: {text}", s.name),
+            Err(text) => {
+                failed = true;
+                println!("sink {}: unreachable: {text}", s.name);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn once(config: Config) -> anyhow::Result<ExitCode> {
+    let telemetry = std::sync::Arc::new(jenkins_event_shim::telemetry::Telemetry::new());
+    let client = jenkins::Client::new(config.jenkins.clone())?;
+    let mut poller = poller::Poller::new(
+        client,
+        watch::State::default(),
+        config.encoder.clone(),
+        config.folder_depth,
+        config.scan_interval,
+        telemetry,
+    );
+    let mut events = poller.tick().await.context("polling Jenkins")?;
+    if events.is_empty() && poller.state().baselined {
+        tokio::time::sleep(config.poll_interval.max(Duration::from_millis(100))).await;
+        events = poller.tick().await.context("polling Jenkins")?;
+    }
+    for (event, _) in events {
+        println!("{}", serde_json::to_string(&event)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -43,9 +43,13 @@ async fn handle(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "Injected failure",
         ),
-        Some(FaultKind::Garbage) => (StatusCode::OK, "<html><body>Please wait while Jenkins is getting ready").into_response(),
+        Some(FaultKind::Garbage) => (
+            StatusCode::OK,
+            "<html><body>Please wait while Jenkins is getting ready",
+        )
+            .into_response(),
         _ => match authenticate(&w, &headers) {
-            Err(response) => response,
+            Err(response) => *response,
             Ok(user) => route(&w, &method, &path, &query, user.as_deref()),
         },
     };
@@ -62,28 +66,43 @@ async fn handle(
 
 /// Jenkins' rules: no credentials → anonymous (refused with 403 when users exist), bad
 /// credentials → 401 with a Basic challenge.
-fn authenticate(world: &World, headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn authenticate(world: &World, headers: &HeaderMap) -> Result<Option<String>, Box<Response>> {
     let supplied = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
     match supplied {
         None if world.settings.users.is_empty() => Ok(None),
         None => {
             let mut r = html(StatusCode::FORBIDDEN, "Authentication required");
-            r.headers_mut().insert("x-you-are-authenticated-as", HeaderValue::from_static("anonymous"));
-            Err(r)
+            r.headers_mut().insert(
+                "x-you-are-authenticated-as",
+                HeaderValue::from_static("anonymous"),
+            );
+            Err(Box::new(r))
         }
         Some(pair) => {
             let (user, token) = pair.split_once(':').unwrap_or((&pair, ""));
-            if world.settings.users.iter().any(|(u, t)| u == user && t == token) {
+            if world
+                .settings
+                .users
+                .iter()
+                .any(|(u, t)| u == user && t == token)
+            {
                 Ok(Some(user.to_string()))
             } else {
                 let mut r = html(StatusCode::UNAUTHORIZED, "Invalid password/token for user");
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Jenkins\""));
-                Err(r)
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Jenkins\""),
+                );
+                Err(Box::new(r))
             }
         }
     }
@@ -111,11 +130,21 @@ fn not_found() -> Response {
     html(StatusCode::NOT_FOUND, "Not Found")
 }
 
-fn route(w: &World, method: &Method, path: &str, query: &HashMap<String, String>, user: Option<&str>) -> Response {
+fn route(
+    w: &World,
+    method: &Method,
+    path: &str,
+    query: &HashMap<String, String>,
+    user: Option<&str>,
+) -> Response {
     let segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     if method != Method::GET {
@@ -123,7 +152,12 @@ fn route(w: &World, method: &Method, path: &str, query: &HashMap<String, String>
     }
     let tree = match query.get("tree").map(|t| Tree::parse(t)) {
         Some(Ok(t)) => Some(t),
-        Some(Err(e)) => return html(StatusCode::INTERNAL_SERVER_ERROR, &format!("javax.servlet.ServletException: {e}")),
+        Some(Err(e)) => {
+            return html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("javax.servlet.ServletException: {e}"),
+            );
+        }
         None => None,
     };
     let depth = query.get("depth").and_then(|d| d.parse().ok()).unwrap_or(0);
@@ -135,7 +169,9 @@ fn route(w: &World, method: &Method, path: &str, query: &HashMap<String, String>
         [] | ["api", "json"] => render::root(w, sel),
         ["queue", "api", "json"] => render::queue(w, sel),
         ["queue", "item", id, "api", "json"] => {
-            let Ok(id) = id.parse::<u64>() else { return not_found() };
+            let Ok(id) = id.parse::<u64>() else {
+                return not_found();
+            };
             match (w.queue.get(&id), w.left.get(&id)) {
                 (Some(q), _) => render::queue_item(w, q, None, sel),
                 (None, Some(l)) => render::queue_item(w, &l.entry, Some(l), sel),
@@ -152,7 +188,10 @@ fn route(w: &World, method: &Method, path: &str, query: &HashMap<String, String>
     };
     match result {
         Ok(v) => json(v),
-        Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, &format!("javax.servlet.ServletException: {e}")),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("javax.servlet.ServletException: {e}"),
+        ),
     }
 }
 
@@ -164,7 +203,9 @@ fn job_route(w: &World, seg: &[&str], sel: Sel) -> Response {
         rest = tail;
     }
     let full = names.join("/");
-    let Some(item) = w.items.get(&full) else { return not_found() };
+    let Some(item) = w.items.get(&full) else {
+        return not_found();
+    };
     let build_of = |n: &str| -> Option<&crate::world::Build> {
         match n {
             "lastBuild" => item.builds.values().next_back(),
@@ -174,20 +215,30 @@ fn job_route(w: &World, seg: &[&str], sel: Sel) -> Response {
     let result = match rest {
         ["api", "json"] | [] => render::item(w, item, sel),
         ["config.xml"] => {
-            return (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml")], item.config_xml.clone()).into_response();
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/xml")],
+                item.config_xml.clone(),
+            )
+                .into_response();
         }
         [n, "api", "json"] => match build_of(n) {
             Some(b) => render::build(w, item, b, sel),
             None => return not_found(),
         },
-        [n, "wfapi", "describe"] if item.kind == crate::world::Kind::Pipeline => match build_of(n) {
-            Some(b) => Ok(render::describe(item, b)),
-            None => return not_found(),
-        },
+        [n, "wfapi", "describe"] if item.kind == crate::world::Kind::Pipeline => {
+            match build_of(n) {
+                Some(b) => Ok(render::describe(item, b)),
+                None => return not_found(),
+            }
+        }
         _ => return not_found(),
     };
     match result {
         Ok(v) => json(v),
-        Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, &format!("javax.servlet.ServletException: {e}")),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("javax.servlet.ServletException: {e}"),
+        ),
     }
 }

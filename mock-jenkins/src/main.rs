@@ -52,7 +52,11 @@ async fn main() -> std::io::Result<()> {
         ..Settings::default()
     };
     let mock = MockJenkins::start(settings, cli.listen).await?;
-    eprintln!("mock-jenkins {} listening on {}", env!("CARGO_PKG_VERSION"), mock.url());
+    eprintln!(
+        "mock-jenkins {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        mock.url()
+    );
     if cli.simulate {
         let simulation = sim::Simulation {
             jobs: cli.jobs,

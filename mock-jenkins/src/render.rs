@@ -54,7 +54,12 @@ impl<'s> Obj<'s> {
     }
 
     /// A nested object (or null).
-    fn nested(&mut self, key: &str, stub: bool, f: impl FnOnce(Sel<'s>) -> R) -> Result<&mut Self, Malformed> {
+    fn nested(
+        &mut self,
+        key: &str,
+        stub: bool,
+        f: impl FnOnce(Sel<'s>) -> R,
+    ) -> Result<&mut Self, Malformed> {
         if let Some(child) = self.sel.child(key, stub) {
             self.map.insert(key.into(), f(child)?);
         }
@@ -69,7 +74,10 @@ impl<'s> Obj<'s> {
         f: impl Fn(Sel<'s>, T) -> R,
     ) -> Result<&mut Self, Malformed> {
         if let Sel::Depth(_) = self.sel {
-            let values = items().into_iter().map(|i| f(self.sel, i)).collect::<Result<Vec<_>, _>>()?;
+            let values = items()
+                .into_iter()
+                .map(|i| f(self.sel, i))
+                .collect::<Result<Vec<_>, _>>()?;
             self.map.insert(key.into(), Value::Array(values));
             return Ok(self);
         }
@@ -86,7 +94,10 @@ impl<'s> Obj<'s> {
     ) -> Result<&mut Self, Malformed> {
         if let Some(child) = self.sel.child(key, stub) {
             let items = apply_range(items(), self.sel.range(key))?;
-            let values = items.into_iter().map(|i| f(child, i)).collect::<Result<Vec<_>, _>>()?;
+            let values = items
+                .into_iter()
+                .map(|i| f(child, i))
+                .collect::<Result<Vec<_>, _>>()?;
             self.map.insert(key.into(), Value::Array(values));
         }
         Ok(self)
@@ -133,12 +144,25 @@ pub fn root(world: &World, sel: Sel) -> R {
     Obj::new(sel, Some("hudson.model.Hudson"), world)
         .put("mode", false, || "NORMAL".into())
         .put("nodeDescription", false, || {
-            format!("the {} Jenkins node", if world.version.at_least("2.307") { "built-in" } else { "master" }).into()
+            format!(
+                "the {} Jenkins node",
+                if world.version.at_least("2.307") {
+                    "built-in"
+                } else {
+                    "master"
+                }
+            )
+            .into()
         })
         .put("nodeName", false, || "".into())
         .put("numExecutors", false, || world.nodes[0].executors.into())
         .put("description", false, || Value::Null)
-        .list("jobs", true, || children(world, ""), |s, i| item(world, i, s))?
+        .list(
+            "jobs",
+            true,
+            || children(world, ""),
+            |s, i| item(world, i, s),
+        )?
         .put("quietingDown", false, || false.into())
         .put("url", false, || world.root_url.clone().into())
         .put("useCrumbs", false, || true.into())
@@ -161,26 +185,46 @@ pub fn item(world: &World, item: &Item, sel: Sel) -> R {
     let mut o = Obj::new(sel, Some(item.kind.class()), world);
     o.put("description", false, || item.description.clone().into())
         .put("displayName", false, || item.display().into())
-        .put("displayNameOrNull", false, || item.display_name.clone().into())
-        .put("fullDisplayName", false, || full_display_name(world, item).into())
+        .put("displayNameOrNull", false, || {
+            item.display_name.clone().into()
+        })
+        .put("fullDisplayName", false, || {
+            full_display_name(world, item).into()
+        })
         .put("fullName", false, || item.full_name.clone().into())
         .put("name", true, || item.name.clone().into())
         .put("url", true, || url.clone().into());
     if item.kind.is_container() {
-        o.list("jobs", true, || children(world, &item.full_name), |s, i| self::item(world, i, s))?;
+        o.list(
+            "jobs",
+            true,
+            || children(world, &item.full_name),
+            |s, i| self::item(world, i, s),
+        )?;
         return o.done();
     }
     let builds: Vec<&Build> = item.builds.values().rev().collect();
     let last = builds.first().copied();
     let last_completed = builds.iter().copied().find(|b| b.phase == Phase::Done);
     o.put("buildable", false, || (!item.disabled).into())
-        .list("builds", false, || builds.iter().take(100).copied().collect(), |s, b| build(world, item, b, s))?
+        .list(
+            "builds",
+            false,
+            || builds.iter().take(100).copied().collect(),
+            |s, b| build(world, item, b, s),
+        )?
         .put("color", true, || color(item).into())
-        .nested("firstBuild", false, |s| opt_build(world, item, item.builds.values().next(), s))?
-        .put("inQueue", false, || world.queue.values().any(|q| q.job == item.full_name).into())
+        .nested("firstBuild", false, |s| {
+            opt_build(world, item, item.builds.values().next(), s)
+        })?
+        .put("inQueue", false, || {
+            world.queue.values().any(|q| q.job == item.full_name).into()
+        })
         .put("keepDependencies", false, || false.into())
         .nested("lastBuild", false, |s| opt_build(world, item, last, s))?
-        .nested("lastCompletedBuild", false, |s| opt_build(world, item, last_completed, s))?
+        .nested("lastCompletedBuild", false, |s| {
+            opt_build(world, item, last_completed, s)
+        })?
         .put("nextBuildNumber", false, || item.next_build_number.into())
         .put("concurrentBuild", false, || item.concurrent.into());
     o.done()
@@ -190,7 +234,12 @@ fn full_display_name(world: &World, item: &Item) -> String {
     let mut names = Vec::new();
     let mut name = item.full_name.as_str();
     loop {
-        names.push(world.items.get(name).map_or_else(|| name.to_string(), Item::display));
+        names.push(
+            world
+                .items
+                .get(name)
+                .map_or_else(|| name.to_string(), Item::display),
+        );
         match crate::world::split_parent(name) {
             Some((parent, _)) => name = parent,
             None => break,
@@ -217,18 +266,24 @@ pub fn build(world: &World, item: &Item, b: &Build, sel: Sel) -> R {
         .put("description", false, || Value::Null)
         .put("displayName", false, || format!("#{}", b.number).into())
         .put("duration", false, || b.duration.into())
-        .put("estimatedDuration", false, || b.plan.as_ref().map_or(-1, |p| p.duration_ms).into())
+        .put("estimatedDuration", false, || {
+            b.plan.as_ref().map_or(-1, |p| p.duration_ms).into()
+        })
         .nested("executor", false, |s| {
             if b.phase == Phase::Done {
                 return Ok(Value::Null);
             }
             let class = pipeline.then_some("hudson.model.OneOffExecutor");
             Obj::new(s, class, world)
-                .put("number", false, || if pipeline { (-1).into() } else { 0.into() })
+                .put("number", false, || {
+                    if pipeline { (-1).into() } else { 0.into() }
+                })
                 .put("idle", false, || false.into())
                 .done()
         })?
-        .put("fullDisplayName", false, || format!("{} #{}", full_display_name(world, item), b.number).into())
+        .put("fullDisplayName", false, || {
+            format!("{} #{}", full_display_name(world, item), b.number).into()
+        })
         .put("id", false, || b.number.to_string().into())
         .put("keepLog", false, || false.into())
         .put("number", true, || b.number.into())
@@ -242,8 +297,11 @@ pub fn build(world: &World, item: &Item, b: &Build, sel: Sel) -> R {
     if pipeline {
         o.put("changeSets", false, || json!([]));
     } else {
-        o.put("builtOn", false, || "".into())
-            .put("changeSet", false, || json!({"_class": "hudson.scm.EmptyChangeLogSet", "items": [], "kind": null}));
+        o.put("builtOn", false, || "".into()).put(
+            "changeSet",
+            false,
+            || json!({"_class": "hudson.scm.EmptyChangeLogSet", "items": [], "kind": null}),
+        );
     }
     o.put("culprits", false, || json!([]));
     o.done()
@@ -338,32 +396,52 @@ pub fn queue_item(world: &World, q: &QueueEntry, left: Option<&LeftItem>, sel: S
     let why = if left.is_some() {
         None
     } else if waiting {
-        Some(format!("In the quiet period. Expires in {}", seconds(q.due - now)))
+        Some(format!(
+            "In the quiet period. Expires in {}",
+            seconds(q.due - now)
+        ))
     } else {
-        world.blocked_reason(q).or(Some("Waiting for next available executor".into()))
+        world
+            .blocked_reason(q)
+            .or(Some("Waiting for next available executor".into()))
     };
     let mut o = Obj::new(sel, Some(class), world);
-    o.list("actions", false, || actions(&q.causes, &q.params), |s, a| action(a, s))?
-        .put("blocked", false, || blocked.into())
-        .put("buildable", false, || (left.is_none() && !waiting && !blocked).into())
-        .put("id", false, || q.id.into())
-        .put("inQueueSince", false, || q.in_queue_since.into())
-        .put("params", false, || {
-            q.params.iter().map(|(k, v)| format!("\n{k}={v}")).collect::<String>().into()
-        })
-        .put("stuck", false, || false.into())
-        .nested("task", false, |s| task(world, q, s))?
-        .put("url", false, || format!("queue/item/{}/", q.id).into())
-        .put("why", false, || why.clone().into());
+    o.list(
+        "actions",
+        false,
+        || actions(&q.causes, &q.params),
+        |s, a| action(a, s),
+    )?
+    .put("blocked", false, || blocked.into())
+    .put("buildable", false, || {
+        (left.is_none() && !waiting && !blocked).into()
+    })
+    .put("id", false, || q.id.into())
+    .put("inQueueSince", false, || q.in_queue_since.into())
+    .put("params", false, || {
+        q.params
+            .iter()
+            .map(|(k, v)| format!("\n{k}={v}"))
+            .collect::<String>()
+            .into()
+    })
+    .put("stuck", false, || false.into())
+    .nested("task", false, |s| task(world, q, s))?
+    .put("url", false, || format!("queue/item/{}/", q.id).into())
+    .put("why", false, || why.clone().into());
     match left {
         Some(l) => {
             o.put("cancelled", false, || l.cancelled.into());
-            o.nested("executable", false, |s| match (l.build, world.items.get(&l.entry.job)) {
-                (Some(n), Some(i)) if l.entry.placeholder_for.is_none() => match i.builds.get(&n) {
-                    Some(b) => build(world, i, b, s),
-                    None => Ok(Value::Null),
-                },
-                _ => Ok(Value::Null),
+            o.nested("executable", false, |s| {
+                match (l.build, world.items.get(&l.entry.job)) {
+                    (Some(n), Some(i)) if l.entry.placeholder_for.is_none() => {
+                        match i.builds.get(&n) {
+                            Some(b) => build(world, i, b, s),
+                            None => Ok(Value::Null),
+                        }
+                    }
+                    _ => Ok(Value::Null),
+                }
             })?;
         }
         None if waiting => {
@@ -394,7 +472,11 @@ fn seconds(ms: i64) -> String {
 pub fn queue(world: &World, sel: Sel) -> R {
     Obj::new(sel, Some("hudson.model.Queue"), world)
         .put("discoverableItems", false, || json!([]))
-        .inline_list("items", || world.queue.values().collect(), |s, q| queue_item(world, q, None, s))?
+        .inline_list(
+            "items",
+            || world.queue.values().collect(),
+            |s, q| queue_item(world, q, None, s),
+        )?
         .done()
 }
 
@@ -403,15 +485,30 @@ pub fn computers(world: &World, sel: Sel) -> R {
     let busy: usize = world.items.values().map(|i| i.running().count()).sum();
     Obj::new(sel, Some("hudson.model.ComputerSet"), world)
         .put("busyExecutors", false, || busy.into())
-        .inline_list("computer", || world.nodes.iter().collect(), |s, n| computer(world, n, s))?
+        .inline_list(
+            "computer",
+            || world.nodes.iter().collect(),
+            |s, n| computer(world, n, s),
+        )?
         .put("displayName", false, || "Nodes".into())
-        .put("totalExecutors", false, || world.nodes.iter().map(|n| n.executors).sum::<usize>().into())
+        .put("totalExecutors", false, || {
+            world
+                .nodes
+                .iter()
+                .map(|n| n.executors)
+                .sum::<usize>()
+                .into()
+        })
         .done()
 }
 
 fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     let built_in = node.name.is_empty();
-    let class = if built_in { "hudson.model.Hudson$MasterComputer" } else { "hudson.slaves.SlaveComputer" };
+    let class = if built_in {
+        "hudson.model.Hudson$MasterComputer"
+    } else {
+        "hudson.slaves.SlaveComputer"
+    };
     // Freestyle builds and node{} placeholders take regular executors of the built-in node;
     // pipeline runs sit on one-off executors.
     let mut regular: Vec<Value> = Vec::new();
@@ -421,7 +518,9 @@ fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
             for b in item.running() {
                 if item.kind == Kind::Pipeline {
                     one_off.push(json!({"build": [item.full_name, b.number]}));
-                    if world.left.values().any(|l| l.entry.placeholder_for == Some((item.full_name.clone(), b.number))) {
+                    if world.left.values().any(|l| {
+                        l.entry.placeholder_for == Some((item.full_name.clone(), b.number))
+                    }) {
                         regular.push(json!({"placeholder": [item.full_name, b.number]}));
                     }
                 } else {
@@ -434,24 +533,52 @@ fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     let slots: Vec<Option<Value>> = (0..executors).map(|i| regular.get(i).cloned()).collect();
     let offline = node.offline || node.temporarily_offline;
     let mut o = Obj::new(sel, Some(class), world);
-    o.put("displayName", true, || if built_in { world.built_in_name().into() } else { node.name.clone().into() })
-        .list("executors", false, || slots.clone(), |s, slot| executor(world, slot, false, s))?
-        .put("idle", false, || slots.iter().all(Option::is_none).into())
-        .put("numExecutors", false, || node.executors.into())
-        .put("offline", false, || offline.into())
-        .nested("offlineCause", false, |s| {
-            if !offline {
-                return Ok(Value::Null);
-            }
-            let class = if node.temporarily_offline { "hudson.slaves.OfflineCause$UserCause" } else { "hudson.slaves.OfflineCause$ChannelTermination" };
-            Obj::new(s, Some(class), world)
-                .put("description", false, || "Connection was broken".into())
-                .put("timestamp", false, || crate::world::now_ms().into())
-                .done()
-        })?
-        .put("offlineCauseReason", false, || if offline { "Connection was broken".into() } else { "".into() })
-        .list("oneOffExecutors", false, || one_off.clone().into_iter().map(Some).collect(), |s, slot| executor(world, slot, true, s))?
-        .put("temporarilyOffline", false, || node.temporarily_offline.into());
+    o.put("displayName", true, || {
+        if built_in {
+            world.built_in_name().into()
+        } else {
+            node.name.clone().into()
+        }
+    })
+    .list(
+        "executors",
+        false,
+        || slots.clone(),
+        |s, slot| executor(world, slot, false, s),
+    )?
+    .put("idle", false, || slots.iter().all(Option::is_none).into())
+    .put("numExecutors", false, || node.executors.into())
+    .put("offline", false, || offline.into())
+    .nested("offlineCause", false, |s| {
+        if !offline {
+            return Ok(Value::Null);
+        }
+        let class = if node.temporarily_offline {
+            "hudson.slaves.OfflineCause$UserCause"
+        } else {
+            "hudson.slaves.OfflineCause$ChannelTermination"
+        };
+        Obj::new(s, Some(class), world)
+            .put("description", false, || "Connection was broken".into())
+            .put("timestamp", false, || crate::world::now_ms().into())
+            .done()
+    })?
+    .put("offlineCauseReason", false, || {
+        if offline {
+            "Connection was broken".into()
+        } else {
+            "".into()
+        }
+    })
+    .list(
+        "oneOffExecutors",
+        false,
+        || one_off.clone().into_iter().map(Some).collect(),
+        |s, slot| executor(world, slot, true, s),
+    )?
+    .put("temporarilyOffline", false, || {
+        node.temporarily_offline.into()
+    });
     o.done()
 }
 
@@ -487,7 +614,13 @@ pub fn who_am_i(world: &World, user: Option<&str>, sel: Sel) -> R {
     Obj::new(sel, Some("hudson.security.WhoAmI"), world)
         .put("anonymous", false, || user.is_none().into())
         .put("authenticated", false, || true.into())
-        .put("authorities", false, || if user.is_some() { json!(["authenticated"]) } else { json!([]) })
+        .put("authorities", false, || {
+            if user.is_some() {
+                json!(["authenticated"])
+            } else {
+                json!([])
+            }
+        })
         .put("details", false, || Value::Null)
         .put("name", false, || name.into())
         .put("toString", false, || format!("Principal: {name}").into())

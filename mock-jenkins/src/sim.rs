@@ -51,7 +51,10 @@ pub fn populate(world: &Shared, sim: &Simulation) -> Vec<String> {
             1 => (format!("team-a/service-{i}"), Kind::Pipeline),
             2 => (format!("team-a/nightly {i}"), Kind::Freestyle),
             3 => (format!("platform/infra/deploy-{i}"), Kind::Pipeline),
-            4 => (format!("repo-{}/feature%2Fbranch-{i}", i / 8), Kind::Pipeline),
+            4 => (
+                format!("repo-{}/feature%2Fbranch-{i}", i / 8),
+                Kind::Pipeline,
+            ),
             5 => (format!("déploiement-{i}"), Kind::Freestyle),
             6 => (format!("team-b/lint-{i}"), Kind::Freestyle),
             _ => (format!("integration-{i}"), Kind::Pipeline),
@@ -87,7 +90,13 @@ pub async fn run(world: Shared, sim: Simulation, jobs: Vec<String>, stop: Cancel
         n += 1;
         let mut w = world.lock().expect("world lock");
         let job = &jobs[rng.usize(..jobs.len())];
-        let result = if rng.f64() < sim.failure_rate { "FAILURE" } else if rng.f64() < 0.05 { "UNSTABLE" } else { "SUCCESS" };
+        let result = if rng.f64() < sim.failure_rate {
+            "FAILURE"
+        } else if rng.f64() < 0.05 {
+            "UNSTABLE"
+        } else {
+            "SUCCESS"
+        };
         let plan = Plan {
             duration_ms: rng.i64(sim.duration_ms.0..=sim.duration_ms.1),
             result: result.into(),
@@ -98,7 +107,11 @@ pub async fn run(world: Shared, sim: Simulation, jobs: Vec<String>, stop: Cancel
             Enqueue {
                 quiet_ms: Some(rng.i64(sim.quiet_ms.0..=sim.quiet_ms.1)),
                 user,
-                params: if n % 4 == 0 { vec![("BRANCH".into(), "main".into())] } else { vec![] },
+                params: if n % 4 == 0 {
+                    vec![("BRANCH".into(), "main".into())]
+                } else {
+                    vec![]
+                },
                 plan: Some(plan),
             },
         );

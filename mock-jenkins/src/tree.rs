@@ -24,7 +24,10 @@ pub struct Malformed(pub String);
 impl Tree {
     /// Parses a `tree=` value.
     pub fn parse(s: &str) -> Result<Tree, Malformed> {
-        let mut p = Parser { s: s.as_bytes(), i: 0 };
+        let mut p = Parser {
+            s: s.as_bytes(),
+            i: 0,
+        };
         let tree = p.list()?;
         if p.i != p.s.len() {
             return Err(Malformed(s.to_string()));
@@ -167,14 +170,19 @@ impl<'a> Sel<'a> {
 }
 
 /// Applies a `{M,N}` range as old Stapler does: a start beyond the list is an error.
-pub fn apply_range<T>(items: Vec<T>, range: Option<(Option<usize>, Option<usize>)>) -> Result<Vec<T>, Malformed> {
+pub fn apply_range<T>(
+    items: Vec<T>,
+    range: Option<(Option<usize>, Option<usize>)>,
+) -> Result<Vec<T>, Malformed> {
     let Some((from, to)) = range else {
         return Ok(items);
     };
     let len = items.len();
     let from = from.unwrap_or(0);
     if from > len {
-        return Err(Malformed(format!("range start {from} beyond {len} elements")));
+        return Err(Malformed(format!(
+            "range start {from} beyond {len} elements"
+        )));
     }
     let to = to.unwrap_or(len).min(len).max(from);
     Ok(items.into_iter().skip(from).take(to - from).collect())
@@ -200,7 +208,10 @@ mod tests {
     #[test]
     fn ranges_follow_stapler_including_the_old_out_of_range_error() {
         let v: Vec<u32> = (0..10).collect();
-        assert_eq!(apply_range(v.clone(), Some((Some(2), Some(4)))).unwrap(), [2, 3]);
+        assert_eq!(
+            apply_range(v.clone(), Some((Some(2), Some(4)))).unwrap(),
+            [2, 3]
+        );
         assert_eq!(apply_range(v.clone(), parse_range("8,")).unwrap(), [8, 9]);
         assert_eq!(apply_range(v.clone(), parse_range(",2")).unwrap(), [0, 1]);
         assert_eq!(apply_range(v.clone(), parse_range("3")).unwrap(), [3]);

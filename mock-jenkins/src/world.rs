@@ -62,7 +62,9 @@ impl Kind {
             Kind::Freestyle => "hudson.model.FreeStyleProject",
             Kind::Pipeline => "org.jenkinsci.plugins.workflow.job.WorkflowJob",
             Kind::Folder => "com.cloudbees.hudson.plugins.folder.Folder",
-            Kind::Multibranch => "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+            Kind::Multibranch => {
+                "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+            }
         }
     }
 
@@ -374,7 +376,9 @@ impl World {
                 None => self.create(parent, Kind::Folder)?,
             }
         }
-        let name = split_parent(full_name).map_or(full_name, |(_, n)| n).to_string();
+        let name = split_parent(full_name)
+            .map_or(full_name, |(_, n)| n)
+            .to_string();
         let config_xml = default_config(kind, "");
         self.items.insert(
             full_name.into(),
@@ -617,7 +621,11 @@ impl World {
     pub fn advance(&mut self, now: i64) {
         let race = self.settings.left_race_ms;
         for left in self.left.values_mut() {
-            if !left.cancelled && left.build.is_none() && left.entry.placeholder_for.is_none() && now - left.left_at >= race {
+            if !left.cancelled
+                && left.build.is_none()
+                && left.entry.placeholder_for.is_none()
+                && now - left.left_at >= race
+            {
                 // Attach the build created at start (its number was recorded on the build).
                 left.build = self
                     .items
@@ -641,9 +649,13 @@ impl World {
         for item in self.items.values() {
             for b in item.running() {
                 match (&b.plan, b.phase) {
-                    (Some(plan), Phase::Running) if now >= b.timestamp + plan.duration_ms => {
-                        ends.push((item.full_name.clone(), b.number, plan.result.clone(), post == 0))
-                    }
+                    (Some(plan), Phase::Running) if now >= b.timestamp + plan.duration_ms => ends
+                        .push((
+                            item.full_name.clone(),
+                            b.number,
+                            plan.result.clone(),
+                            post == 0,
+                        )),
                     (Some(plan), Phase::PostProduction)
                         if now >= b.timestamp + plan.duration_ms + post =>
                     {
@@ -704,7 +716,9 @@ pub fn default_config(kind: Kind, description: &str) -> String {
         Kind::Freestyle => "project",
         Kind::Pipeline => "flow-definition",
         Kind::Folder => "com.cloudbees.hudson.plugins.folder.Folder",
-        Kind::Multibranch => "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+        Kind::Multibranch => {
+            "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+        }
     };
     format!(
         "<?xml version='1.1' encoding='UTF-8'?>\n<{root}>\n  <description>{description}</description>\n</{root}>"

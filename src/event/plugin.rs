@@ -241,7 +241,11 @@ fn build_model<'a>(
         queue_id: build.queue_id,
         timestamp,
         // At `started` the plugin reads the duration of a running build: 0.
-        duration: if *at == Phase::Started { 0 } else { build.duration },
+        duration: if *at == Phase::Started {
+            0
+        } else {
+            build.duration
+        },
         phase,
         status: if *at == Phase::Started {
             None
@@ -263,12 +267,16 @@ fn offline_cause(node: &crate::watch::NodeSnapshot) -> Value {
         .and_then(|c| c.get("timestamp"))
         .and_then(Value::as_i64)
         .unwrap_or(node.at);
-    let description = node.offline_reason.clone().filter(|r| !r.is_empty()).or_else(|| {
-        cause
-            .and_then(|c| c.get("description").or_else(|| c.get("shortDescription")))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
+    let description = node
+        .offline_reason
+        .clone()
+        .filter(|r| !r.is_empty())
+        .or_else(|| {
+            cause
+                .and_then(|c| c.get("description").or_else(|| c.get("shortDescription")))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
     let mut map = serde_json::Map::new();
     map.insert("timestamp".into(), timestamp.into());
     if let Some(description) = description {
@@ -422,7 +430,10 @@ mod tests {
         let causes = vec![
             cause("hudson.model.Cause$UserIdCause", Some("Jane Doe")),
             cause("hudson.triggers.TimerTrigger$TimerTriggerCause", None),
-            cause("org.jenkinsci.plugins.workflow.cps.replay.ReplayCause", None),
+            cause(
+                "org.jenkinsci.plugins.workflow.cps.replay.ReplayCause",
+                None,
+            ),
         ];
         assert_eq!(started_by(&causes), "TIMER");
         assert_eq!(started_by(&causes[..1]), "Jane Doe");

@@ -119,10 +119,8 @@ impl Client {
         tree: Option<&str>,
     ) -> Result<(T, Meta), Error> {
         let (body, meta, shown) = self.get(path, tree).await?;
-        let value = serde_json::from_slice(&body).map_err(|source| Error::Malformed {
-            url: shown,
-            source,
-        })?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|source| Error::Malformed { url: shown, source })?;
         Ok((value, meta))
     }
 
@@ -146,7 +144,10 @@ impl Client {
             // Pre-emptive: Jenkins answers anonymous requests with 403, never a 401 challenge.
             request = request.basic_auth(user, self.token.as_ref().map(Secret::expose));
         }
-        let response = request.send().await.map_err(|e| self.transport(&shown, e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport(&shown, e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let text = |name: &str| {
@@ -164,13 +165,18 @@ impl Client {
             return Err(match status.as_u16() {
                 401 => Error::Unauthorized { url: shown },
                 403 => {
-                    let who = text("x-you-are-authenticated-as").unwrap_or_else(|| "anonymous".into());
+                    let who =
+                        text("x-you-are-authenticated-as").unwrap_or_else(|| "anonymous".into());
                     let hint = if self.user.is_none() || who == "anonymous" {
                         "anonymous access is refused: set --jenkins-user and --jenkins-token"
                     } else {
                         "grant this user Overall/Read and Job/Read (a read-only user is enough)"
                     };
-                    Error::Forbidden { url: shown, who, hint }
+                    Error::Forbidden {
+                        url: shown,
+                        who,
+                        hint,
+                    }
                 }
                 404 => Error::NotFound { url: shown },
                 300..=399 => Error::Redirect {
@@ -186,11 +192,18 @@ impl Client {
                     } else {
                         format!(": {}", first.chars().take(160).collect::<String>())
                     };
-                    Error::Status { url: shown, status: code, detail }
+                    Error::Status {
+                        url: shown,
+                        status: code,
+                        detail,
+                    }
                 }
             });
         }
-        let body = response.bytes().await.map_err(|e| self.transport(&shown, e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport(&shown, e))?;
         meta.bytes = body.len();
         Ok((body.to_vec(), meta, shown))
     }

@@ -12,9 +12,7 @@ pub enum Error {
     )]
     Unauthorized { url: String },
     /// 403: anonymous, or the user lacks a permission. `who` is Jenkins' `X-You-Are-Authenticated-As`.
-    #[error(
-        "Jenkins refused {url} (403 Forbidden, authenticated as {who}): {hint}"
-    )]
+    #[error("Jenkins refused {url} (403 Forbidden, authenticated as {who}): {hint}")]
     Forbidden {
         url: String,
         who: String,

@@ -488,7 +488,10 @@ mod tests {
     fn builds_tell_finalized_from_running() {
         let free: Build = fixture("build-freestyle-completed.api4jenkins.json");
         assert!(free.is_finalized() && free.queue_id == 151);
-        assert_eq!(free.actions().filter(|a| !a.parameters.is_empty()).count(), 1);
+        assert_eq!(
+            free.actions().filter(|a| !a.parameters.is_empty()).count(),
+            1
+        );
         let run: Build = fixture("build-workflowrun-completed.api4jenkins.json");
         assert_eq!(run.result.as_deref(), Some("FAILURE"));
         assert_eq!(run.causes().count(), 2);
@@ -506,10 +509,16 @@ mod tests {
         let placeholder: QueueItem = fixture("queue-item-buildable-placeholder.api4jenkins.json");
         assert!(placeholder.is_placeholder());
         let started: QueueItem = fixture("queue-item-left-started.api4jenkins.json");
-        assert_eq!(started.executable.flatten().and_then(|e| e.number), Some(54));
+        assert_eq!(
+            started.executable.flatten().and_then(|e| e.number),
+            Some(54)
+        );
         let cancelled: QueueItem = fixture("queue-item-left-cancelled.jenkins-rest.json");
         assert_eq!(cancelled.cancelled, Some(true));
-        assert!(matches!(cancelled.executable, Some(None)), "null, not absent");
+        assert!(
+            matches!(cancelled.executable, Some(None)),
+            "null, not absent"
+        );
     }
 
     #[test]

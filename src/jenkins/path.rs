@@ -9,7 +9,9 @@
 pub type JobPath = String;
 
 /// A build: its job's relative path and its number.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct BuildRef {
     /// The job's relative path.
     pub job: JobPath,

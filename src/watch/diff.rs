@@ -229,7 +229,9 @@ impl Differ {
         for item in queue.items {
             max_id = max_id.max(item.id);
             if let Some(snapshot) = self.queue_snapshot(&item) {
-                self.state().queue.insert(item.id, QueueEntry::new(snapshot));
+                self.state()
+                    .queue
+                    .insert(item.id, QueueEntry::new(snapshot));
             }
         }
         self.state().queue_floor = max_id;
@@ -243,7 +245,11 @@ impl Differ {
         }
         for c in &computers.computer {
             let online = !c.offline;
-            let connect_time = if c.is_built_in() || !online { 0 } else { self.now };
+            let connect_time = if c.is_built_in() || !online {
+                0
+            } else {
+                self.now
+            };
             self.state().nodes.insert(
                 c.node_name().to_string(),
                 NodeState {
@@ -362,7 +368,9 @@ impl Differ {
             Some((ItemKind::Created, _)) => ItemKind::Created,
             _ => kind,
         };
-        state.pending_items.insert(path.clone(), (kind, fingerprint));
+        state
+            .pending_items
+            .insert(path.clone(), (kind, fingerprint));
         self.out.follow_ups.configs.push(path);
     }
 
@@ -469,7 +477,9 @@ impl Differ {
                 continue;
             }
             self.emit(Change::QueueEntered(snapshot.clone()));
-            self.state().queue.insert(item.id, QueueEntry::new(snapshot));
+            self.state()
+                .queue
+                .insert(item.id, QueueEntry::new(snapshot));
         }
         let now = self.now;
         let mut lookups = Vec::new();
@@ -521,7 +531,12 @@ impl Differ {
     /// build; then the held builds.
     fn unseen_item_left(&mut self, id: u64, fetched: Fetched<QueueItem>, held: Vec<BuildFacts>) {
         let first = held.first().expect("held lists are never empty").clone();
-        let job = self.out.state.jobs.get(&first.id.job).map(|j| j.info.clone());
+        let job = self
+            .out
+            .state
+            .jobs
+            .get(&first.id.job)
+            .map(|j| j.info.clone());
         let from_record = match &fetched {
             Fetched::Found(item) => self.queue_snapshot(item),
             _ => None,
@@ -586,11 +601,14 @@ impl Differ {
             let built_in = c.is_built_in();
             let online = !c.offline;
             let state = &mut self.out.state;
-            let node = state.nodes.entry(name.clone()).or_insert_with(|| NodeState {
-                online: false,
-                connect_time: 0,
-                seq: 0,
-            });
+            let node = state
+                .nodes
+                .entry(name.clone())
+                .or_insert_with(|| NodeState {
+                    online: false,
+                    connect_time: 0,
+                    seq: 0,
+                });
             // Marked offline by a user: the channel state is invisible, and the plugin does
             // not report such toggles.
             if c.temporarily_offline && !restarted {
@@ -608,8 +626,16 @@ impl Differ {
             changes.push(NodeSnapshot {
                 name,
                 online,
-                offline_cause: if online { None } else { c.offline_cause.clone() },
-                offline_reason: if online { None } else { c.offline_cause_reason.clone() },
+                offline_cause: if online {
+                    None
+                } else {
+                    c.offline_cause.clone()
+                },
+                offline_reason: if online {
+                    None
+                } else {
+                    c.offline_cause_reason.clone()
+                },
                 connect_time: node.connect_time,
                 at: now,
                 seq: node.seq,
@@ -676,7 +702,11 @@ impl Differ {
         }
         let gap = self.add_builds(&build.job, build.number);
         self.note_gap(&build.job, gap);
-        let job = self.state().jobs.get_mut(&build.job).expect("checked above");
+        let job = self
+            .state()
+            .jobs
+            .get_mut(&build.job)
+            .expect("checked above");
         if !job.open.contains_key(&build.number) {
             job.to_fetch.insert(build.number);
         }
@@ -712,7 +742,11 @@ impl Differ {
         if progress.is_none() && !self.queue_item_left(&build) {
             return; // held until the unseen queue item is read
         }
-        let job = self.state().jobs.get_mut(&build.id.job).expect("checked above");
+        let job = self
+            .state()
+            .jobs
+            .get_mut(&build.id.job)
+            .expect("checked above");
         job.to_fetch.remove(&n);
         let target = if build.building {
             Phase::Started
@@ -838,7 +872,10 @@ fn job_state(node: &JobNode, high: u64) -> (JobPath, JobState) {
         info: JobInfo {
             path: path.clone(),
             name: node.name.clone(),
-            display_name: node.display_name.clone().unwrap_or_else(|| node.name.clone()),
+            display_name: node
+                .display_name
+                .clone()
+                .unwrap_or_else(|| node.name.clone()),
             class: node.class.clone(),
         },
         fingerprint,

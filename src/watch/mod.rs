@@ -16,7 +16,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use change::{BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, QueueSnapshot, ScmState};
+pub use change::{
+    BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, QueueSnapshot, ScmState,
+};
 pub use diff::{Fetched, FollowUps, Note, Observation, Outcome, Scan, diff};
 pub use state::State;
 

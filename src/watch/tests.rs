@@ -50,8 +50,10 @@ fn computers(running: &[&str], agents: &[(&str, bool)]) -> ComputerSet {
         .iter()
         .map(|u| json!({"currentExecutable": {"_class": "hudson.model.FreeStyleBuild", "url": format!("{ROOT}{u}")}}))
         .collect();
-    let mut list = vec![json!({"_class": "hudson.model.Hudson$MasterComputer", "displayName": "master",
-                               "offline": false, "executors": executors, "oneOffExecutors": []})];
+    let mut list = vec![
+        json!({"_class": "hudson.model.Hudson$MasterComputer", "displayName": "master",
+                               "offline": false, "executors": executors, "oneOffExecutors": []}),
+    ];
     for (name, online) in agents {
         list.push(json!({"_class": "hudson.slaves.SlaveComputer", "displayName": name,
                          "offline": !online, "temporarilyOffline": false, "executors": [], "oneOffExecutors": [],
@@ -118,27 +120,49 @@ impl Harness {
             self.changes.extend(out.changes);
             self.notes.extend(out.notes);
             let f = out.follow_ups;
-            if f.builds.is_empty() && f.left_items.is_empty() && f.jobs.is_empty() && f.configs.is_empty() {
+            if f.builds.is_empty()
+                && f.left_items.is_empty()
+                && f.jobs.is_empty()
+                && f.configs.is_empty()
+            {
                 break;
             }
             let builds = f
                 .builds
                 .iter()
                 .map(|r| {
-                    let found = self.builds.iter().find(|b| b.url.as_deref() == Some(&format!("{ROOT}{}", r.path())));
-                    (r.clone(), found.map_or(Fetched::Gone, |b| Fetched::Found(b.clone())))
+                    let found = self
+                        .builds
+                        .iter()
+                        .find(|b| b.url.as_deref() == Some(&format!("{ROOT}{}", r.path())));
+                    (
+                        r.clone(),
+                        found.map_or(Fetched::Gone, |b| Fetched::Found(b.clone())),
+                    )
                 })
                 .collect();
             let left_items = f
                 .left_items
                 .iter()
                 .map(|id| {
-                    let found = self.left.iter().find(|(i, _)| i == id).map(|(_, f)| f.clone());
+                    let found = self
+                        .left
+                        .iter()
+                        .find(|(i, _)| i == id)
+                        .map(|(_, f)| f.clone());
                     (*id, found.unwrap_or(Fetched::Gone))
                 })
                 .collect();
-            let configs = f.configs.iter().map(|p| (p.clone(), Fetched::Found(format!("<project>{p}</project>")))).collect();
-            let jobs = f.jobs.iter().map(|p| (p.clone(), Fetched::<JobNode>::Gone)).collect();
+            let configs = f
+                .configs
+                .iter()
+                .map(|p| (p.clone(), Fetched::Found(format!("<project>{p}</project>"))))
+                .collect();
+            let jobs = f
+                .jobs
+                .iter()
+                .map(|p| (p.clone(), Fetched::<JobNode>::Gone))
+                .collect();
             obs = Some(Observation {
                 now: self.now,
                 session: Some("s1".into()),
@@ -167,11 +191,22 @@ impl Harness {
             .map(|c| match c {
                 Change::QueueEntered(i) => format!("entered:{}", i.id),
                 Change::QueueLeft { item, .. } => format!("left:{}", item.id),
-                Change::Build { job, build, phase, .. } => {
-                    format!("{}:{}#{}", format!("{phase:?}").to_lowercase(), job.name, build.id.number)
+                Change::Build {
+                    job, build, phase, ..
+                } => {
+                    format!(
+                        "{}:{}#{}",
+                        format!("{phase:?}").to_lowercase(),
+                        job.name,
+                        build.id.number
+                    )
                 }
-                Change::Item { job, kind, .. } => format!("{}:{}", format!("{kind:?}").to_lowercase(), job.name),
-                Change::Node(n) => format!("{}:{}", if n.online { "online" } else { "offline" }, n.name),
+                Change::Item { job, kind, .. } => {
+                    format!("{}:{}", format!("{kind:?}").to_lowercase(), job.name)
+                }
+                Change::Node(n) => {
+                    format!("{}:{}", if n.online { "online" } else { "offline" }, n.name)
+                }
             })
             .collect()
     }
@@ -179,8 +214,16 @@ impl Harness {
 
 #[test]
 fn first_observation_is_the_starting_point_and_emits_nothing() {
-    let mut h = Harness::baseline(vec![freestyle("app", Some(7))], vec![queue_item(3, "app", 0)], &[]);
-    h.poll(vec![queue_item(3, "app", 0)], &[], Some(vec![freestyle("app", Some(7))]));
+    let mut h = Harness::baseline(
+        vec![freestyle("app", Some(7))],
+        vec![queue_item(3, "app", 0)],
+        &[],
+    );
+    h.poll(
+        vec![queue_item(3, "app", 0)],
+        &[],
+        Some(vec![freestyle("app", Some(7))]),
+    );
     assert_eq!(h.took(), Vec::<String>::new());
     assert_eq!(h.state.jobs["job/app/"].high, 7);
 }
@@ -191,15 +234,27 @@ fn queue_item_then_build_give_the_full_lifecycle_in_order() {
     h.poll(vec![queue_item(10, "app", 5)], &[], None);
     assert_eq!(h.took(), ["entered:10"]);
     h.builds.push(build("app", 2, 10, true, None));
-    h.left.push((10, Fetched::Found(parse(json!({"_class": "hudson.model.Queue$LeftItem", "id": 10, "cancelled": false,
-        "executable": {"number": 2, "url": format!("{ROOT}job/app/2/")}})))));
+    h.left.push((
+        10,
+        Fetched::Found(parse(
+            json!({"_class": "hudson.model.Queue$LeftItem", "id": 10, "cancelled": false,
+        "executable": {"number": 2, "url": format!("{ROOT}job/app/2/")}}),
+        )),
+    ));
     h.poll(vec![], &["job/app/2/"], None);
     assert_eq!(h.took(), ["left:10", "started:app#2"]);
     h.poll(vec![], &["job/app/2/"], None);
-    assert_eq!(h.took(), Vec::<String>::new(), "a running build is not read again");
+    assert_eq!(
+        h.took(),
+        Vec::<String>::new(),
+        "a running build is not read again"
+    );
     h.builds[0] = build("app", 2, 10, false, Some("FAILURE"));
     h.poll(vec![], &[], None);
-    assert_eq!(h.took(), ["completed:app#2", "finalized:app#2", "failed:app#2"]);
+    assert_eq!(
+        h.took(),
+        ["completed:app#2", "finalized:app#2", "failed:app#2"]
+    );
 }
 
 #[test]
@@ -207,22 +262,38 @@ fn build_that_starts_and_finishes_between_ticks_is_caught_by_the_scan() {
     let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
     h.builds.push(build("app", 2, 0, false, Some("SUCCESS")));
     h.poll(vec![], &[], Some(vec![freestyle("app", Some(2))]));
-    assert_eq!(h.took(), ["started:app#2", "completed:app#2", "finalized:app#2"]);
+    assert_eq!(
+        h.took(),
+        ["started:app#2", "completed:app#2", "finalized:app#2"]
+    );
 }
 
 #[test]
 fn many_builds_of_one_job_between_ticks_come_out_oldest_first() {
     let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
     for n in 2..=4 {
-        h.builds.push(build("app", n, 0, false, Some(if n == 3 { "FAILURE" } else { "SUCCESS" })));
+        h.builds.push(build(
+            "app",
+            n,
+            0,
+            false,
+            Some(if n == 3 { "FAILURE" } else { "SUCCESS" }),
+        ));
     }
     h.poll(vec![], &[], Some(vec![freestyle("app", Some(4))]));
     assert_eq!(
         h.took(),
         [
-            "started:app#2", "completed:app#2", "finalized:app#2",
-            "started:app#3", "completed:app#3", "finalized:app#3", "failed:app#3",
-            "started:app#4", "completed:app#4", "finalized:app#4",
+            "started:app#2",
+            "completed:app#2",
+            "finalized:app#2",
+            "started:app#3",
+            "completed:app#3",
+            "finalized:app#3",
+            "failed:app#3",
+            "started:app#4",
+            "completed:app#4",
+            "finalized:app#4",
         ]
     );
 }
@@ -246,7 +317,12 @@ fn concurrent_builds_of_one_job_each_finish_on_their_own() {
 fn cancelled_queue_item_leaves_without_a_build() {
     let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
     h.poll(vec![queue_item(10, "app", 5)], &[], None);
-    h.left.push((10, Fetched::Found(parse(json!({"id": 10, "cancelled": true, "executable": null})))));
+    h.left.push((
+        10,
+        Fetched::Found(parse(
+            json!({"id": 10, "cancelled": true, "executable": null}),
+        )),
+    ));
     h.poll(vec![], &[], None);
     assert_eq!(h.took(), ["entered:10", "left:10"]);
     h.poll(vec![], &[], None);
@@ -257,7 +333,12 @@ fn cancelled_queue_item_leaves_without_a_build() {
 fn left_item_race_is_read_again_not_taken_for_cancelled() {
     let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
     h.poll(vec![queue_item(10, "app", 5)], &[], None);
-    h.left.push((10, Fetched::Found(parse(json!({"id": 10, "cancelled": false, "executable": null})))));
+    h.left.push((
+        10,
+        Fetched::Found(parse(
+            json!({"id": 10, "cancelled": false, "executable": null}),
+        )),
+    ));
     h.poll(vec![], &[], None);
     assert_eq!(h.took(), ["entered:10"]);
     h.left[0].1 = Fetched::Found(parse(json!({"id": 10, "cancelled": false,
@@ -269,7 +350,11 @@ fn left_item_race_is_read_again_not_taken_for_cancelled() {
 
 #[test]
 fn queue_item_unseen_between_ticks_is_recovered_through_the_builds_queue_id() {
-    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![queue_item(9, "app", 1)], &[]);
+    let mut h = Harness::baseline(
+        vec![freestyle("app", Some(1))],
+        vec![queue_item(9, "app", 1)],
+        &[],
+    );
     h.poll(vec![queue_item(9, "app", 1)], &[], None);
     // Item 11 entered and left between ticks; its record is still there.
     let mut record = queue_item(11, "app", 7);
@@ -280,8 +365,21 @@ fn queue_item_unseen_between_ticks_is_recovered_through_the_builds_queue_id() {
     assert_eq!(h.took(), ["entered:11", "left:11", "started:app#2"]);
     // Item 12 too, but its record expired: synthesised from the build.
     h.builds.push(build("app", 3, 12, false, Some("SUCCESS")));
-    h.poll(vec![queue_item(9, "app", 1)], &["job/app/2/"], Some(vec![freestyle("app", Some(3))]));
-    assert_eq!(h.took(), ["entered:12", "left:12", "started:app#3", "completed:app#3", "finalized:app#3"]);
+    h.poll(
+        vec![queue_item(9, "app", 1)],
+        &["job/app/2/"],
+        Some(vec![freestyle("app", Some(3))]),
+    );
+    assert_eq!(
+        h.took(),
+        [
+            "entered:12",
+            "left:12",
+            "started:app#3",
+            "completed:app#3",
+            "finalized:app#3"
+        ]
+    );
 }
 
 #[test]
@@ -312,8 +410,14 @@ fn deleted_build_is_dropped_and_later_builds_still_come() {
     // #2 deleted before we read it; #3 exists.
     h.builds.push(build("app", 3, 0, false, Some("SUCCESS")));
     h.poll(vec![], &[], Some(vec![freestyle("app", Some(3))]));
-    assert_eq!(h.took(), ["started:app#3", "completed:app#3", "finalized:app#3"]);
-    assert!(h.notes.contains(&Note::BuildGone(BuildRef { job: "job/app/".into(), number: 2 })));
+    assert_eq!(
+        h.took(),
+        ["started:app#3", "completed:app#3", "finalized:app#3"]
+    );
+    assert!(h.notes.contains(&Note::BuildGone(BuildRef {
+        job: "job/app/".into(),
+        number: 2
+    })));
     assert!(h.state.jobs["job/app/"].to_fetch.is_empty());
 }
 
@@ -332,7 +436,9 @@ fn folders_and_multibranch_branches_keep_their_encoded_paths_and_display_names()
     h.poll(vec![], &[], Some(vec![mb2]));
     let changes = std::mem::take(&mut h.changes);
     assert_eq!(changes.len(), 3);
-    let Change::Build { job, build, .. } = &changes[0] else { panic!("{changes:?}") };
+    let Change::Build { job, build, .. } = &changes[0] else {
+        panic!("{changes:?}")
+    };
     assert_eq!(job.path, "job/mb/job/feature%252Fx/");
     assert_eq!(job.display_name, "feature/x");
     assert_eq!(build.id.path(), "job/mb/job/feature%252Fx/2/");
@@ -348,9 +454,17 @@ fn new_freestyle_job_is_created_before_its_queue_events() {
     updated["description"] = json!("now with a description");
     h.poll(vec![], &[], Some(vec![updated]));
     assert_eq!(h.took(), ["updated:app"]);
-    let pipeline = job("pipe", "org.jenkinsci.plugins.workflow.job.WorkflowJob", None);
+    let pipeline = job(
+        "pipe",
+        "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+        None,
+    );
     h.poll(vec![], &[], Some(vec![freestyle("app", Some(1)), pipeline]));
-    assert_eq!(h.took(), ["updated:app"], "pipelines never get created/updated, as in the plugin");
+    assert_eq!(
+        h.took(),
+        ["updated:app"],
+        "pipelines never get created/updated, as in the plugin"
+    );
 }
 
 #[test]
@@ -364,21 +478,49 @@ fn restart_resyncs_finishes_aborted_builds_and_reannounces_nodes() {
         scan: Some(tree(vec![freestyle("app", Some(1))])),
         ..Default::default()
     });
-    assert_eq!(h.took(), ["online:", "online:agent1", "completed:app#1", "finalized:app#1"]);
+    assert_eq!(
+        h.took(),
+        [
+            "online:",
+            "online:agent1",
+            "completed:app#1",
+            "finalized:app#1"
+        ]
+    );
     assert!(matches!(h.notes[0], Note::Restarted { .. }));
 }
 
 #[test]
 fn nodes_report_channel_transitions_but_not_temporary_offline_toggles() {
     let mut h = Harness::baseline(vec![], vec![], &[]);
-    h.tick(Observation { computers: Some(computers(&[], &[("agent1", false)])), ..Default::default() });
-    h.tick(Observation { computers: Some(computers(&[], &[("agent1", true), ("agent2", true)])), ..Default::default() });
+    h.tick(Observation {
+        computers: Some(computers(&[], &[("agent1", false)])),
+        ..Default::default()
+    });
+    h.tick(Observation {
+        computers: Some(computers(&[], &[("agent1", true), ("agent2", true)])),
+        ..Default::default()
+    });
     let mut temp = computers(&[], &[("agent1", true), ("agent2", true)]);
     temp.computer[1].offline = true;
     temp.computer[1].temporarily_offline = true;
-    h.tick(Observation { computers: Some(temp), ..Default::default() });
-    h.tick(Observation { computers: Some(computers(&[], &[("agent1", true)])), ..Default::default() });
-    assert_eq!(h.took(), ["offline:agent1", "online:agent1", "online:agent2", "offline:agent2"]);
+    h.tick(Observation {
+        computers: Some(temp),
+        ..Default::default()
+    });
+    h.tick(Observation {
+        computers: Some(computers(&[], &[("agent1", true)])),
+        ..Default::default()
+    });
+    assert_eq!(
+        h.took(),
+        [
+            "offline:agent1",
+            "online:agent1",
+            "online:agent2",
+            "offline:agent2"
+        ]
+    );
 }
 
 #[test]
@@ -387,13 +529,26 @@ fn built_in_node_is_named_empty_whatever_its_display_name() {
         {"_class": "hudson.model.Hudson$MasterComputer", "displayName": "Built-In Node"},
         {"displayName": "master"}]}));
     assert_eq!(set.computer[0].node_name(), "");
-    assert_eq!(set.computer[1].node_name(), "", "pre-2.2 cores have no _class");
+    assert_eq!(
+        set.computer[1].node_name(),
+        "",
+        "pre-2.2 cores have no _class"
+    );
 }
 
 #[test]
 fn parameters_skip_passwords_stringify_and_sort_case_insensitively() {
-    let facts = BuildFacts::from_build(BuildRef { job: "job/app/".into(), number: 2 }, &build("app", 2, 0, true, None));
-    assert_eq!(facts.parameters, Some(vec![("A".into(), "true".into()), ("b".into(), "2".into())]));
+    let facts = BuildFacts::from_build(
+        BuildRef {
+            job: "job/app/".into(),
+            number: 2,
+        },
+        &build("app", 2, 0, true, None),
+    );
+    assert_eq!(
+        facts.parameters,
+        Some(vec![("A".into(), "true".into()), ("b".into(), "2".into())])
+    );
 }
 
 #[test]
@@ -421,6 +576,10 @@ fn post_production_build_completes_first_and_finalizes_later() {
 fn queue_for_unknown_job_learns_the_job_before_announcing() {
     let mut h = Harness::baseline(vec![], vec![], &[]);
     h.poll(vec![queue_item(10, "ghost", 5)], &[], None);
-    assert_eq!(h.took(), Vec::<String>::new(), "job read failed (404): nothing announced");
+    assert_eq!(
+        h.took(),
+        Vec::<String>::new(),
+        "job read failed (404): nothing announced"
+    );
     assert!(h.state.queue.is_empty());
 }

@@ -1,0 +1,564 @@
+//! Every option, once: its CLI flag, its environment twin and its key in the TOML file.
+//!
+//! Precedence: command line, then environment, then `--config FILE`, then defaults. A bad value
+//! anywhere gives one line naming the key and what is expected ([`ConfigError`]); the binary
+//! exits 2 on it. Keys in the file are spelled like the flags (`poll-interval = "2s"`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::event::{Encoder, InvalidSources, JobBodies};
+use crate::jenkins::{ClientConfig, Secret};
+
+/// A configuration that cannot be used; one line, naming the key and the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value of the wrong form.
+    #[error("invalid value for {key}: expected {expected}, got {got:?}")]
+    Invalid {
+        /// The key (flag spelling).
+        key: &'static str,
+        /// What is expected.
+        expected: &'static str,
+        /// What was given (never a secret).
+        got: String,
+    },
+    /// A required key is missing.
+    #[error("missing {key}: {hint}")]
+    Missing {
+        /// The key.
+        key: &'static str,
+        /// How to set it.
+        hint: &'static str,
+    },
+    /// The config file or a token file cannot be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Two options that exclude each other.
+    #[error("{0}")]
+    Conflict(&'static str),
+}
+
+/// Options shared by `run`, `check` and `once`. Each is also an environment variable and a key
+/// of the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Options {
+    /// TOML file with any of these options (keys spelled like the flags, e.g. `jenkins-url`).
+    #[arg(long, env = "SHIM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Jenkins root URL, e.g. https://ci.example/jenkins/.
+    #[arg(long, env = "JENKINS_URL", value_name = "URL")]
+    pub jenkins_url: Option<String>,
+    /// Jenkins user whose API token is used (read-only permissions are enough).
+    #[arg(long, env = "JENKINS_USER", value_name = "USER")]
+    pub jenkins_user: Option<String>,
+    /// The user's API token. Prefer --jenkins-token-file: command lines are visible to others.
+    #[arg(
+        long,
+        env = "JENKINS_API_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub jenkins_token: Option<String>,
+    /// File holding the API token (e.g. a mounted Kubernetes secret).
+    #[arg(long, env = "JENKINS_API_TOKEN_FILE", value_name = "FILE")]
+    pub jenkins_token_file: Option<PathBuf>,
+    /// Where to deliver events: an http(s) URL, or `stdout` for JSON lines. Repeatable; in the
+    /// environment, comma-separated.
+    #[arg(
+        long = "sink",
+        env = "SINK_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub sink: Vec<String>,
+    /// How HTTP sinks given on the command line carry events: binary (headers, as the plugin)
+    /// or structured (application/cloudevents+json).
+    #[arg(long, env = "SINK_MODE", value_name = "MODE")]
+    pub sink_mode: Option<String>,
+    /// Time between polls of the queue and the executors, e.g. 500ms, 2s.
+    #[arg(long, env = "POLL_INTERVAL", value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// Time between full job-tree scans (the safety net for builds missed between polls).
+    #[arg(long, env = "SCAN_INTERVAL", value_name = "DURATION")]
+    pub scan_interval: Option<String>,
+    /// Folder levels the job-tree scan descends (deeper jobs are found through their builds).
+    #[arg(long, env = "FOLDER_DEPTH", value_name = "N")]
+    pub folder_depth: Option<String>,
+    /// Timeout of each request to Jenkins.
+    #[arg(long, env = "JENKINS_TIMEOUT", value_name = "DURATION")]
+    pub jenkins_timeout: Option<String>,
+    /// Timeout of each delivery attempt to an HTTP sink.
+    #[arg(long, env = "SINK_TIMEOUT", value_name = "DURATION")]
+    pub sink_timeout: Option<String>,
+    /// Directory for the watcher's state (cursor and outbox); without it state is in memory only.
+    #[arg(long, env = "STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Bodies of org.jenkinsci.job.* events: intended (the plugin's documented JSON) or
+    /// plugin-1.0.0 (empty, as the released plugin really sends them).
+    #[arg(long, env = "JOB_BODIES", value_name = "MODE")]
+    pub job_bodies: Option<String>,
+    /// Sources java.net.URI rejects (spaces, {, |, …): encode (percent-encode and emit) or drop
+    /// (as the plugin).
+    #[arg(long, env = "INVALID_SOURCES", value_name = "MODE")]
+    pub invalid_sources: Option<String>,
+    /// userId/userName of run events (the plugin reports the listener's principal, SYSTEM).
+    #[arg(long, env = "RUN_USER", value_name = "NAME")]
+    pub run_user: Option<String>,
+}
+
+/// The config file: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct File {
+    jenkins_url: Option<String>,
+    jenkins_user: Option<String>,
+    jenkins_token: Option<String>,
+    jenkins_token_file: Option<PathBuf>,
+    #[serde(default)]
+    sink: Vec<SinkEntry>,
+    sink_mode: Option<String>,
+    poll_interval: Option<String>,
+    scan_interval: Option<String>,
+    folder_depth: Option<usize>,
+    jenkins_timeout: Option<String>,
+    sink_timeout: Option<String>,
+    state_dir: Option<PathBuf>,
+    listen: Option<String>,
+    job_bodies: Option<String>,
+    invalid_sources: Option<String>,
+    run_user: Option<String>,
+}
+
+/// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SinkEntry {
+    Url(String),
+    Table(SinkTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinkTable {
+    url: String,
+    name: Option<String>,
+    mode: Option<String>,
+    timeout: Option<String>,
+}
+
+/// How an HTTP sink carries an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Attributes in `ce-*` headers, data as the body (the plugin's mode).
+    Binary,
+    /// The whole event as `application/cloudevents+json`.
+    Structured,
+}
+
+/// A configured sink.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Where it delivers.
+    pub target: SinkTarget,
+}
+
+/// Kinds of sink.
+#[derive(Debug, Clone)]
+pub enum SinkTarget {
+    /// An HTTP CloudEvents receiver.
+    Http {
+        /// Endpoint.
+        url: url::Url,
+        /// Content mode.
+        mode: Mode,
+        /// Per-attempt timeout.
+        timeout: Duration,
+    },
+    /// JSON lines on standard output.
+    Stdout,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How to reach Jenkins.
+    pub jenkins: ClientConfig,
+    /// Sinks (may be empty for `check` and `once`).
+    pub sinks: Vec<SinkConfig>,
+    /// Poll interval.
+    pub poll_interval: Duration,
+    /// Job-tree scan interval.
+    pub scan_interval: Duration,
+    /// Folder levels scanned.
+    pub folder_depth: usize,
+    /// State directory.
+    pub state_dir: Option<PathBuf>,
+    /// Health and metrics address.
+    pub listen: SocketAddr,
+    /// Event encoding.
+    pub encoder: Encoder,
+}
+
+/// Defaults, documented in `--help` and the README.
+pub mod defaults {
+    /// `--poll-interval`.
+    pub const POLL_INTERVAL: &str = "5s";
+    /// `--scan-interval`.
+    pub const SCAN_INTERVAL: &str = "60s";
+    /// `--folder-depth`.
+    pub const FOLDER_DEPTH: usize = 5;
+    /// `--jenkins-timeout`.
+    pub const JENKINS_TIMEOUT: &str = "30s";
+    /// `--sink-timeout`.
+    pub const SINK_TIMEOUT: &str = "10s";
+    /// `--listen`.
+    pub const LISTEN: &str = "0.0.0.0:9102";
+    /// `--run-user`.
+    pub const RUN_USER: &str = "SYSTEM";
+}
+
+/// Parses `500ms`, `2s`, `1m30s`.
+pub fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(ConfigError::Invalid {
+            key,
+            expected: "a positive duration such as 500ms, 2s or 1m",
+            got: value.into(),
+        }),
+    }
+}
+
+fn mode(key: &'static str, value: &str) -> Result<Mode, ConfigError> {
+    match value {
+        "binary" => Ok(Mode::Binary),
+        "structured" => Ok(Mode::Structured),
+        _ => Err(ConfigError::Invalid {
+            key,
+            expected: "binary or structured",
+            got: value.into(),
+        }),
+    }
+}
+
+fn http_url(key: &'static str, value: &str) -> Result<url::Url, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        key,
+        expected: "an http:// or https:// URL",
+        got: redact_userinfo(value),
+    };
+    let url = url::Url::parse(value).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::Conflict(
+            "credentials in a URL would be logged: use --jenkins-user and --jenkins-token-file instead",
+        ));
+    }
+    Ok(url)
+}
+
+/// `http://user:pass@host/` → `http://***@host/`: values are echoed in errors, secrets never.
+fn redact_userinfo(value: &str) -> String {
+    match (value.find("://"), value.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &value[..s + 3], &value[at..]),
+        _ => value.to_string(),
+    }
+}
+
+impl Options {
+    /// Merges the config file (if any) under the flags and checks every value.
+    /// `need_sinks`: `run` refuses to start without a sink.
+    pub fn resolve(self, need_sinks: bool) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => File::default(),
+        };
+        let pick = |cli: Option<String>, file: Option<String>| cli.or(file);
+        let url = pick(self.jenkins_url, file.jenkins_url).ok_or(ConfigError::Missing {
+            key: "jenkins-url",
+            hint: "set --jenkins-url, JENKINS_URL or jenkins-url in the config file",
+        })?;
+        let url = http_url("jenkins-url", &url)?;
+        let user = pick(self.jenkins_user, file.jenkins_user).filter(|u| !u.is_empty());
+        let token_value = pick(self.jenkins_token, file.jenkins_token).filter(|t| !t.is_empty());
+        let token_file = self.jenkins_token_file.or(file.jenkins_token_file);
+        let token = match (token_value, token_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "both jenkins-token and jenkins-token-file are set: keep one",
+                ));
+            }
+            (Some(t), None) => Some(Secret::new(t)),
+            (None, Some(path)) => Some(read_token(&path)?),
+            (None, None) => None,
+        };
+        if token.is_some() && user.is_none() {
+            return Err(ConfigError::Missing {
+                key: "jenkins-user",
+                hint: "an API token needs its user: set --jenkins-user or JENKINS_USER",
+            });
+        }
+        let jenkins_timeout = duration(
+            "jenkins-timeout",
+            &pick(self.jenkins_timeout, file.jenkins_timeout)
+                .unwrap_or_else(|| defaults::JENKINS_TIMEOUT.into()),
+        )?;
+        let sink_timeout = duration(
+            "sink-timeout",
+            &pick(self.sink_timeout, file.sink_timeout)
+                .unwrap_or_else(|| defaults::SINK_TIMEOUT.into()),
+        )?;
+        let default_mode = mode(
+            "sink-mode",
+            &pick(self.sink_mode, file.sink_mode).unwrap_or_else(|| "binary".into()),
+        )?;
+        let entries: Vec<SinkEntry> = if self.sink.is_empty() {
+            file.sink
+        } else {
+            self.sink.into_iter().map(SinkEntry::Url).collect()
+        };
+        let mut sinks = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
+            let table = match entry {
+                SinkEntry::Url(url) => SinkTable {
+                    url,
+                    name: None,
+                    mode: None,
+                    timeout: None,
+                },
+                SinkEntry::Table(t) => t,
+            };
+            let target = if matches!(table.url.as_str(), "stdout" | "-") {
+                SinkTarget::Stdout
+            } else {
+                SinkTarget::Http {
+                    url: http_url("sink", table.url.trim())?,
+                    mode: match &table.mode {
+                        Some(m) => mode("sink.mode", m)?,
+                        None => default_mode,
+                    },
+                    timeout: match &table.timeout {
+                        Some(t) => duration("sink.timeout", t)?,
+                        None => sink_timeout,
+                    },
+                }
+            };
+            let name = table.name.unwrap_or_else(|| match &target {
+                SinkTarget::Stdout => "stdout".into(),
+                SinkTarget::Http { .. } => format!("http-{i}"),
+            });
+            sinks.push(SinkConfig { name, target });
+        }
+        if need_sinks && sinks.is_empty() {
+            return Err(ConfigError::Missing {
+                key: "sink",
+                hint: "set --sink (SINK_URL) to a CloudEvents HTTP endpoint, or --sink stdout",
+            });
+        }
+        let poll_interval = duration(
+            "poll-interval",
+            &pick(self.poll_interval, file.poll_interval)
+                .unwrap_or_else(|| defaults::POLL_INTERVAL.into()),
+        )?;
+        let scan_interval = duration(
+            "scan-interval",
+            &pick(self.scan_interval, file.scan_interval)
+                .unwrap_or_else(|| defaults::SCAN_INTERVAL.into()),
+        )?;
+        let folder_depth = match self.folder_depth {
+            Some(v) => {
+                v.parse()
+                    .ok()
+                    .filter(|d| (1..=20).contains(d))
+                    .ok_or(ConfigError::Invalid {
+                        key: "folder-depth",
+                        expected: "a whole number from 1 to 20",
+                        got: v,
+                    })?
+            }
+            None => file.folder_depth.unwrap_or(defaults::FOLDER_DEPTH),
+        };
+        let listen_text = pick(self.listen, file.listen).unwrap_or_else(|| defaults::LISTEN.into());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            expected: "an address such as 0.0.0.0:9102 or 127.0.0.1:9102",
+            got: listen_text.clone(),
+        })?;
+        let job_bodies = match pick(self.job_bodies, file.job_bodies).as_deref() {
+            None | Some("intended") => JobBodies::Intended,
+            Some("plugin-1.0.0") => JobBodies::Plugin100,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "job-bodies",
+                    expected: "intended or plugin-1.0.0",
+                    got: other.into(),
+                });
+            }
+        };
+        let invalid_sources = match pick(self.invalid_sources, file.invalid_sources).as_deref() {
+            None | Some("encode") => InvalidSources::Encode,
+            Some("drop") => InvalidSources::Drop,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "invalid-sources",
+                    expected: "encode or drop",
+                    got: other.into(),
+                });
+            }
+        };
+        let run_user =
+            pick(self.run_user, file.run_user).unwrap_or_else(|| defaults::RUN_USER.into());
+        Ok(Config {
+            encoder: Encoder {
+                controller: url.to_string(),
+                job_bodies,
+                invalid_sources,
+                // An empty --run-user gives null, as under Authorize-Project.
+                run_user: (!run_user.is_empty()).then_some(run_user),
+            },
+            jenkins: ClientConfig {
+                url,
+                user,
+                token,
+                timeout: jenkins_timeout,
+            },
+            sinks,
+            poll_interval,
+            scan_interval,
+            folder_depth,
+            state_dir: self.state_dir.or(file.state_dir),
+            listen,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<File, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: shown.clone(),
+        reason: format!("cannot read the config file: {e}"),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: shown,
+        // toml's message names the key and the line; it never echoes a whole file.
+        reason: e.to_string().lines().collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn read_token(path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: format!("cannot read the API token file: {e}"),
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(ConfigError::File {
+            path: path.display().to_string(),
+            reason: "the API token file is empty".into(),
+        });
+    }
+    Ok(Secret::new(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            jenkins_url: Some("http://ci.example/".into()),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn durations_accept_milliseconds_and_seconds_and_name_the_key_when_wrong() {
+        assert_eq!(
+            duration("poll-interval", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            duration("poll-interval", "2s").unwrap(),
+            Duration::from_secs(2)
+        );
+        let err = duration("poll-interval", "soon").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid value for poll-interval: expected a positive duration such as 500ms, 2s or 1m, got \"soon\""
+        );
+    }
+
+    #[test]
+    fn run_needs_a_sink_and_a_token_needs_a_user() {
+        let err = options().resolve(true).unwrap_err().to_string();
+        assert!(err.starts_with("missing sink:"), "{err}");
+        let mut o = options();
+        o.jenkins_token = Some("s3cret".into());
+        let err = o.resolve(false).unwrap_err().to_string();
+        assert!(err.starts_with("missing jenkins-user"), "{err}");
+        assert!(!err.contains("s3cret"));
+    }
+
+    #[test]
+    fn file_values_sit_under_flags_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("shim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("shim.toml");
+        std::fs::write(
+            &path,
+            "jenkins-url = \"http://file.example/\"\npoll-interval = \"2s\"\nsink = [\"stdout\", { url = \"http://r.example/x\", mode = \"structured\", name = \"argo\" }]\n",
+        )
+        .unwrap();
+        let mut o = Options {
+            config: Some(path.clone()),
+            poll_interval: Some("750ms".into()),
+            ..Options::default()
+        };
+        let config = o.clone().resolve(true).unwrap();
+        assert_eq!(config.jenkins.url.as_str(), "http://file.example/");
+        assert_eq!(config.poll_interval, Duration::from_millis(750));
+        assert_eq!(config.sinks.len(), 2);
+        assert_eq!(config.sinks[1].name, "argo");
+        assert!(matches!(
+            config.sinks[1].target,
+            SinkTarget::Http {
+                mode: Mode::Structured,
+                ..
+            }
+        ));
+        std::fs::write(
+            &path,
+            "jenkins-url = \"http://x/\"\npoll-intervall = \"2s\"\n",
+        )
+        .unwrap();
+        o.poll_interval = None;
+        let err = o.resolve(false).unwrap_err().to_string();
+        assert!(err.contains("poll-intervall"), "{err}");
+    }
+
+    #[test]
+    fn urls_with_credentials_are_refused_without_echoing_them() {
+        let mut o = options();
+        o.jenkins_url = Some("http://admin:hunter2@ci.example/".into());
+        let err = o.resolve(false).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,339 @@
+//! The driver of the watcher: it performs the reads, feeds them to [`watch::diff`], performs
+//! the follow-ups the diff asks for, and encodes the tick's changes.
+//!
+//! Per tick: `/queue/api/json` and `/computer/api/json` (two requests, whatever the number of
+//! jobs), the job-tree scan when due, then only the reads that something changed calls for.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudevents::{AttributesReader, Event};
+use futures::StreamExt;
+
+use crate::event::Encoder;
+use crate::jenkins::model::{Build, ComputerSet, JobNode, JobTree, QueueItem, QueueList};
+use crate::jenkins::path::{BuildRef, JobPath};
+use crate::jenkins::{self, Client, tree};
+use crate::telemetry::{self, Telemetry};
+use crate::watch::{self, Fetched, Note, Observation, Scan, State};
+
+/// Rounds of follow-ups within one tick (each round may uncover the next read).
+pub const MAX_ROUNDS: usize = 6;
+
+/// Follow-up reads in flight at once.
+pub const READ_CONCURRENCY: usize = 8;
+
+/// Wall-clock milliseconds since the epoch: the only clock read of the pipeline.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Polls one controller.
+pub struct Poller {
+    client: Client,
+    state: State,
+    encoder: Encoder,
+    folder_depth: usize,
+    scan_interval: Duration,
+    last_scan: Option<i64>,
+    telemetry: Arc<Telemetry>,
+    version: Option<String>,
+}
+
+impl Poller {
+    /// A poller starting from `state` (empty = begin at "now").
+    pub fn new(
+        client: Client,
+        state: State,
+        encoder: Encoder,
+        folder_depth: usize,
+        scan_interval: Duration,
+        telemetry: Arc<Telemetry>,
+    ) -> Poller {
+        Poller {
+            client,
+            state,
+            encoder,
+            folder_depth,
+            scan_interval,
+            last_scan: None,
+            telemetry,
+            version: None,
+        }
+    }
+
+    /// The watcher state (to persist it).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The Jenkins version seen in `X-Jenkins`.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &mut self,
+        endpoint: &'static str,
+        path: &str,
+        tree: Option<&str>,
+    ) -> Result<(T, jenkins::Meta), jenkins::Error> {
+        fetch(&self.client, &self.telemetry, endpoint, path, tree).await
+    }
+
+    /// One tick: returns the events it produced, in order, each with its job path.
+    pub async fn tick(&mut self) -> Result<Vec<(Event, Option<String>)>, jenkins::Error> {
+        let now = now_ms();
+        let scan_due = !self.state.baselined
+            || self
+                .last_scan
+                .is_none_or(|t| now - t >= self.scan_interval.as_millis() as i64);
+        let queue_tree = tree::queue();
+        let (queue, computers) = tokio::join!(
+            fetch::<QueueList>(
+                &self.client,
+                &self.telemetry,
+                "queue",
+                "queue/api/json",
+                Some(&queue_tree)
+            ),
+            fetch::<ComputerSet>(
+                &self.client,
+                &self.telemetry,
+                "computer",
+                "computer/api/json",
+                Some(tree::COMPUTERS)
+            ),
+        );
+        let (queue, meta) = queue?;
+        let (computers, _) = computers?;
+        if self.version.is_none() {
+            self.version = meta.version.clone();
+        }
+        let mut session = meta.session.clone();
+        let scan = if scan_due {
+            Some(self.scan(now).await?)
+        } else {
+            None
+        };
+        let mut obs = Observation {
+            now,
+            session: session.clone(),
+            queue: Some(queue),
+            computers: Some(computers),
+            scan,
+            ..Observation::default()
+        };
+        let mut changes = Vec::new();
+        let mut read_builds: BTreeSet<BuildRef> = BTreeSet::new();
+        let mut read_items: BTreeSet<u64> = BTreeSet::new();
+        let mut read_jobs: BTreeSet<JobPath> = BTreeSet::new();
+        let mut read_configs: BTreeSet<JobPath> = BTreeSet::new();
+        let mut scanned = obs.scan.is_some();
+        for _ in 0..MAX_ROUNDS {
+            let out = watch::diff(std::mem::take(&mut self.state), obs);
+            self.state = out.state;
+            changes.extend(out.changes);
+            for note in out.notes {
+                log_note(note, self.version.as_deref());
+            }
+            let f = out.follow_ups;
+            let builds: Vec<BuildRef> = f
+                .builds
+                .into_iter()
+                .filter(|b| read_builds.insert(b.clone()))
+                .collect();
+            let items: Vec<u64> = f
+                .left_items
+                .into_iter()
+                .filter(|i| read_items.insert(*i))
+                .collect();
+            let jobs: Vec<JobPath> = f
+                .jobs
+                .into_iter()
+                .filter(|j| read_jobs.insert(j.clone()))
+                .collect();
+            let configs: Vec<JobPath> = f
+                .configs
+                .into_iter()
+                .filter(|c| read_configs.insert(c.clone()))
+                .collect();
+            let rescan = f.scan && !scanned;
+            if builds.is_empty()
+                && items.is_empty()
+                && jobs.is_empty()
+                && configs.is_empty()
+                && !rescan
+            {
+                break;
+            }
+            obs = Observation {
+                now,
+                session: session.clone(),
+                scan: if rescan {
+                    scanned = true;
+                    Some(self.scan(now).await?)
+                } else {
+                    None
+                },
+                ..Observation::default()
+            };
+            let c = &self.client;
+            let t = &self.telemetry;
+            let build_tree = tree::BUILD;
+            obs.builds = futures::stream::iter(builds)
+                .map(|b| async move {
+                    let r = fetch::<Build>(
+                        c,
+                        t,
+                        "build",
+                        &format!("{}api/json", b.path()),
+                        Some(build_tree),
+                    )
+                    .await;
+                    (b, fetched(r))
+                })
+                .buffered(READ_CONCURRENCY)
+                .collect()
+                .await;
+            obs.left_items = futures::stream::iter(items)
+                .map(|id| async move {
+                    let r = fetch::<QueueItem>(
+                        c,
+                        t,
+                        "queue_item",
+                        &format!("queue/item/{id}/api/json"),
+                        Some(tree::QUEUE_ITEM),
+                    )
+                    .await;
+                    (id, fetched(r))
+                })
+                .buffered(READ_CONCURRENCY)
+                .collect()
+                .await;
+            obs.jobs = futures::stream::iter(jobs)
+                .map(|p| async move {
+                    let r = fetch::<JobNode>(
+                        c,
+                        t,
+                        "job",
+                        &format!("{p}api/json"),
+                        Some(tree::JOB_FIELDS),
+                    )
+                    .await;
+                    (p, fetched(r))
+                })
+                .buffered(READ_CONCURRENCY)
+                .collect()
+                .await;
+            let mut configs_read = Vec::new();
+            for p in configs {
+                let r = c.get_text(&format!("{p}config.xml")).await;
+                match &r {
+                    Ok((_, meta)) => telemetry::JenkinsResponse {
+                        endpoint: "config",
+                        bytes: meta.bytes,
+                    }
+                    .emit(t),
+                    Err(error) => telemetry::JenkinsRequestFailed {
+                        endpoint: "config",
+                        error,
+                    }
+                    .emit(t),
+                }
+                configs_read.push((p, fetched(r)));
+            }
+            obs.configs = configs_read;
+            if session.is_none() {
+                session = meta.session.clone();
+            }
+        }
+        let mut events = Vec::with_capacity(changes.len());
+        for change in &changes {
+            if let Some(event) = self.encoder.encode(change) {
+                telemetry::EventEmitted { ty: event.ty() }.emit(&self.telemetry);
+                events.push((event, change.job().map(str::to_owned)));
+            }
+        }
+        telemetry::PollCompleted {
+            now,
+            events: events.len(),
+        }
+        .emit(&self.telemetry);
+        Ok(events)
+    }
+
+    async fn scan(&mut self, now: i64) -> Result<Scan, jenkins::Error> {
+        let tree = tree::job_tree(self.folder_depth);
+        let (tree, _) = self.get::<JobTree>("jobs", "api/json", Some(&tree)).await?;
+        self.last_scan = Some(now);
+        Ok(Scan {
+            levels: self.folder_depth,
+            tree,
+        })
+    }
+}
+
+async fn fetch<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    t: &Telemetry,
+    endpoint: &'static str,
+    path: &str,
+    tree: Option<&str>,
+) -> Result<(T, jenkins::Meta), jenkins::Error> {
+    let result = client.get_json::<T>(path, tree).await;
+    match &result {
+        Ok((_, meta)) => telemetry::JenkinsResponse {
+            endpoint,
+            bytes: meta.bytes,
+        }
+        .emit(t),
+        Err(error) => telemetry::JenkinsRequestFailed { endpoint, error }.emit(t),
+    }
+    result
+}
+
+fn fetched<T>(result: Result<(T, jenkins::Meta), jenkins::Error>) -> Fetched<T> {
+    match result {
+        Ok((value, _)) => Fetched::Found(value),
+        Err(e) if e.is_not_found() => Fetched::Gone,
+        Err(e) => {
+            tracing::warn!("follow-up read failed, retrying next tick: {e}");
+            Fetched::Failed
+        }
+    }
+}
+
+fn log_note(note: Note, version: Option<&str>) {
+    match note {
+        Note::Baselined {
+            jobs,
+            running,
+            queued,
+        } => tracing::info!(
+            jenkins_version = version.unwrap_or("unknown"),
+            jobs,
+            running,
+            queued,
+            "watching from now: starting point taken, no history replayed"
+        ),
+        Note::Restarted { from, to } => tracing::warn!(
+            from = %from,
+            to = %to,
+            "Jenkins restarted (new X-Jenkins-Session): resynchronising"
+        ),
+        Note::BuildGone(build) => {
+            tracing::info!(build = %build, "build deleted before it was read (404): skipped")
+        }
+        Note::JobGone(job) => tracing::debug!(job = %job, "job no longer listed: forgotten"),
+        Note::BuildsSkipped { job, count } => tracing::warn!(
+            job = %job,
+            count,
+            "more unseen builds than the per-job cap: the oldest are skipped"
+        ),
+    }
+}

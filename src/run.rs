@@ -1,0 +1,164 @@
+//! Wiring: the poller, the outbox, one dispatcher per sink and the health server, under one
+//! shutdown token.
+//!
+//! Shutdown order: stop polling, let the dispatchers drain (bounded by
+//! [`crate::sink::DRAIN_DEADLINE`]), then stop serving.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::jenkins;
+use crate::poller::Poller;
+use crate::serve::{self, Health};
+use crate::sink::{Dispatcher, Sink};
+use crate::store::Outbox;
+use crate::telemetry::{self, Telemetry};
+use crate::watch::State;
+
+/// Events the in-memory outbox holds before it drops the oldest.
+pub const OUTBOX_CAPACITY: usize = 100_000;
+
+/// Why the shim could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The health/metrics address is taken or not ours.
+    #[error("cannot listen on {addr} (--listen): {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built (TLS backend).
+    #[error("cannot build an HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Runs until `shutdown` is cancelled. `ready` is told the bound health address.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+) -> Result<(), RunError> {
+    let telemetry = Arc::new(Telemetry::new());
+    let client = jenkins::Client::new(config.jenkins.clone())?;
+    let outbox = Arc::new(Outbox::new(config.sinks.len(), OUTBOX_CAPACITY));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| RunError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+
+    let tracker = TaskTracker::new();
+    let delivery = CancellationToken::new();
+    let mut sink_flags = Vec::new();
+    for (index, sink_config) in config.sinks.iter().enumerate() {
+        let disabled = Arc::new(AtomicBool::new(false));
+        sink_flags.push((sink_config.name.clone(), disabled.clone()));
+        let dispatcher = Dispatcher {
+            index,
+            name: sink_config.name.clone(),
+            sink: Sink::new(sink_config)?,
+            outbox: outbox.clone(),
+            telemetry: telemetry.clone(),
+            disabled,
+        };
+        tracker.spawn(dispatcher.run(delivery.clone()));
+    }
+
+    let health = Arc::new(Health {
+        telemetry: telemetry.clone(),
+        poll_interval: config.poll_interval,
+        sinks: sink_flags,
+    });
+    let serving = CancellationToken::new();
+    let stop_serving = serving.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, serve::router(health))
+            .with_graceful_shutdown(stop_serving.cancelled_owned())
+            .await;
+    });
+    if let Some(ready) = ready {
+        let _ = ready.send(addr);
+    }
+
+    let sinks: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
+    tracing::info!(
+        jenkins = %config.jenkins.url,
+        user = config.jenkins.user.as_deref().unwrap_or("anonymous"),
+        sinks = ?sinks,
+        poll_interval = ?config.poll_interval,
+        scan_interval = ?config.scan_interval,
+        listen = %addr,
+        "jenkins-event-shim starting"
+    );
+    if config.state_dir.is_none() {
+        tracing::warn!(
+            "no --state-dir: state is in memory only; events not yet delivered are lost on exit, and a restart begins again at \"now\""
+        );
+    }
+
+    let mut poller = Poller::new(
+        client,
+        State::default(),
+        config.encoder.clone(),
+        config.folder_depth,
+        config.scan_interval,
+        telemetry.clone(),
+    );
+    let mut ticks = tokio::time::interval(config.poll_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = poller.tick() => r,
+        };
+        match result {
+            Ok(events) => {
+                if last_error.take().is_some() {
+                    tracing::info!("polling Jenkins works again");
+                }
+                let sinks: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
+                let dropped = outbox.append(events, crate::poller::now_ms());
+                if dropped > 0 {
+                    telemetry::OutboxOverflow { dropped, sinks }.emit(&telemetry);
+                }
+                telemetry::OutboxDepth(outbox.depth()).emit(&telemetry);
+            }
+            Err(e) => {
+                // Log a failure once, and again only when it changes (no log flood).
+                let text = e.to_string();
+                if last_error.as_deref() != Some(&text) {
+                    tracing::error!("polling Jenkins failed, retrying every poll interval: {text}");
+                    last_error = Some(text);
+                }
+            }
+        }
+    }
+    tracing::info!(
+        waiting = outbox.depth(),
+        "stopping: polling stopped, draining deliveries"
+    );
+    delivery.cancel();
+    tracker.close();
+    tracker.wait().await;
+    serving.cancel();
+    let _ = server.await;
+    tracing::info!(undelivered = outbox.depth(), "stopped");
+    Ok(())
+}

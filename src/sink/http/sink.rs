@@ -1,0 +1,106 @@
+//! The HTTP client side of a sink.
+
+use std::time::{Duration, SystemTime};
+
+use cloudevents::Event;
+
+use super::encoder::{encode_binary, encode_structured};
+use crate::config::Mode;
+use crate::sink::SendError;
+use crate::sink::classify::{Verdict, classify};
+
+/// An HTTP CloudEvents receiver.
+#[derive(Debug)]
+pub struct HttpSink {
+    client: reqwest::Client,
+    url: url::Url,
+    mode: Mode,
+}
+
+impl HttpSink {
+    /// A client with the sink's timeout; redirects are never followed (webhook spec).
+    pub fn new(url: url::Url, mode: Mode, timeout: Duration) -> Result<HttpSink, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("jenkins-event-shim/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .build()?;
+        Ok(HttpSink { client, url, mode })
+    }
+
+    /// POSTs one event and classifies the answer.
+    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
+        let encoded = match self.mode {
+            Mode::Binary => encode_binary(event),
+            Mode::Structured => encode_structured(event),
+        };
+        let mut request = self.client.post(self.url.clone()).body(encoded.body);
+        for (name, value) in &encoded.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| SendError::Retry {
+            reason: format!("{}: {}", self.shown(), transport_reason(&e)),
+            error_type: if e.is_timeout() { "timeout" } else { "connect" },
+            after: None,
+        })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let reason = || format!("{} answered HTTP {status}", self.shown());
+        match classify(status, retry_after.as_deref(), SystemTime::now()) {
+            Verdict::Delivered => Ok(()),
+            Verdict::Retry { after } => Err(SendError::Retry {
+                reason: reason(),
+                error_type: "http_status",
+                after,
+            }),
+            Verdict::Disable => Err(SendError::Disable {
+                reason: format!("{} (410 Gone: the receiver asked us to stop)", reason()),
+            }),
+            Verdict::Reject => Err(SendError::Reject { reason: reason() }),
+        }
+    }
+
+    /// OPTIONS with `WebHook-Request-Origin` (the webhook spec's handshake): any answer that is
+    /// not a connection failure shows the endpoint is there.
+    pub async fn probe(&self) -> Result<String, String> {
+        let response = self
+            .client
+            .request(reqwest::Method::OPTIONS, self.url.clone())
+            .header("WebHook-Request-Origin", "jenkins-event-shim")
+            .send()
+            .await
+            .map_err(|e| format!("{}: {}", self.shown(), transport_reason(&e)))?;
+        Ok(format!(
+            "{} answered OPTIONS with HTTP {}",
+            self.shown(),
+            response.status().as_u16()
+        ))
+    }
+
+    /// The URL without query (it may carry an access token).
+    fn shown(&self) -> String {
+        let mut url = self.url.clone();
+        url.set_query(None);
+        let _ = url.set_password(None);
+        url.to_string()
+    }
+}
+
+/// The innermost cause of a transport error (refused, reset, DNS, TLS…), without the URL.
+pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}

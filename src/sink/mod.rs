@@ -1,0 +1,237 @@
+//! Delivery: one dispatcher per sink, each with its own cursor in the outbox, one retry policy,
+//! and one classifier of answers.
+//!
+//! - [`classify`]: an HTTP status (and `Retry-After`) to a verdict; pure and table-tested.
+//! - [`http`]: CloudEvents over HTTP, binary (the plugin's mode) or structured.
+//! - [`stdout`]: JSON lines, for debugging and piping.
+//! - [`Dispatcher`]: reads the outbox in order, retries with jittered exponential backoff
+//!   (`backon`) until the sink acknowledges, and never skips an event unless the sink refused
+//!   it for good. Order per sink is the outbox order, so per-job lifecycle order holds.
+
+pub mod classify;
+pub mod http;
+pub mod stdout;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use cloudevents::AttributesReader;
+use cloudevents::Event;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{SinkConfig, SinkTarget};
+use crate::store::{Entry, Outbox};
+use crate::telemetry::{self, Telemetry};
+
+/// Why a delivery did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Temporary: try again (after the sink's `Retry-After`, if it gave one).
+    #[error("{reason}")]
+    Retry {
+        /// What happened.
+        reason: String,
+        /// Bounded label for metrics.
+        error_type: &'static str,
+        /// The sink's requested wait.
+        after: Option<Duration>,
+    },
+    /// The sink is gone for good (410): stop delivering to it.
+    #[error("{reason}")]
+    Disable {
+        /// What happened.
+        reason: String,
+    },
+    /// The sink refuses this event; retrying will not help.
+    #[error("{reason}")]
+    Reject {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// A destination for events.
+#[derive(Debug)]
+pub enum Sink {
+    /// HTTP CloudEvents receiver.
+    Http(http::HttpSink),
+    /// Standard output.
+    Stdout(stdout::StdoutSink),
+}
+
+impl Sink {
+    /// Builds a sink from its configuration.
+    pub fn new(config: &SinkConfig) -> Result<Sink, reqwest::Error> {
+        Ok(match &config.target {
+            SinkTarget::Http { url, mode, timeout } => {
+                Sink::Http(http::HttpSink::new(url.clone(), *mode, *timeout)?)
+            }
+            SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),
+        })
+    }
+
+    /// Delivers one event.
+    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
+        match self {
+            Sink::Http(s) => s.send(event).await,
+            Sink::Stdout(s) => s.send(event),
+        }
+    }
+
+    /// Checks that the sink answers, without delivering anything.
+    pub async fn probe(&self) -> Result<String, String> {
+        match self {
+            Sink::Http(s) => s.probe().await,
+            Sink::Stdout(_) => Ok("standard output".into()),
+        }
+    }
+}
+
+/// The one retry policy: jittered exponential backoff from 250 ms to 30 s, forever (an event
+/// waits in the outbox until its sink takes it or refuses it for good).
+pub fn retry_policy() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(30))
+        .without_max_times()
+}
+
+/// How long shutdown keeps delivering what is already in the outbox.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Events read from the outbox at once.
+const READ_BATCH: usize = 64;
+
+/// Feeds one sink from the outbox.
+pub struct Dispatcher {
+    /// Index of this sink's cursor in the outbox.
+    pub index: usize,
+    /// Sink name.
+    pub name: String,
+    /// The sink.
+    pub sink: Sink,
+    /// Shared outbox.
+    pub outbox: Arc<Outbox>,
+    /// Metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Set when the sink answered 410.
+    pub disabled: Arc<AtomicBool>,
+}
+
+impl Dispatcher {
+    /// Delivers until `stop` is cancelled, then drains for at most [`DRAIN_DEADLINE`].
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            let appended = self.outbox.appended();
+            let batch = self.outbox.pending(self.index, READ_BATCH);
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = appended => continue,
+                }
+            }
+            for entry in batch {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    () = self.deliver(&entry) => {}
+                }
+                if stop.is_cancelled() {
+                    break;
+                }
+            }
+            if stop.is_cancelled() {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(DRAIN_DEADLINE, self.drain()).await;
+    }
+
+    /// One attempt per waiting event, until none is left or one fails.
+    async fn drain(&self) {
+        loop {
+            let batch = self.outbox.pending(self.index, READ_BATCH);
+            if batch.is_empty() || self.disabled.load(Ordering::Relaxed) {
+                return;
+            }
+            for entry in batch {
+                match self.sink.send(&entry.event).await {
+                    Ok(()) => self.acked(&entry),
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, entry: &Entry) {
+        if self.disabled.load(Ordering::Relaxed) {
+            // A disabled sink keeps its cursor: its events stay counted as waiting.
+            std::future::pending::<()>().await;
+        }
+        let event = &entry.event;
+        let result = (|| async { self.sink.send(event).await })
+            .retry(retry_policy())
+            .when(|e| matches!(e, SendError::Retry { .. }))
+            .adjust(|e, backoff| match e {
+                SendError::Retry {
+                    after: Some(after), ..
+                } => Some(*after),
+                _ => backoff,
+            })
+            .notify(|e, after| {
+                if let SendError::Retry {
+                    reason, error_type, ..
+                } = e
+                {
+                    telemetry::SinkRetry {
+                        sink: &self.name,
+                        id: event.id(),
+                        reason,
+                        error_type,
+                        after,
+                    }
+                    .emit(&self.telemetry);
+                }
+            })
+            .await;
+        match result {
+            Ok(()) => self.acked(entry),
+            Err(SendError::Reject { reason }) => {
+                telemetry::SinkRejected {
+                    sink: &self.name,
+                    id: event.id(),
+                    job: entry.job.as_deref(),
+                    reason: &reason,
+                }
+                .emit(&self.telemetry);
+                self.outbox.ack(self.index, entry.seq);
+            }
+            Err(SendError::Disable { reason }) => {
+                telemetry::SinkDisabled {
+                    sink: &self.name,
+                    reason: &reason,
+                }
+                .emit(&self.telemetry);
+                self.disabled.store(true, Ordering::Relaxed);
+                std::future::pending::<()>().await;
+            }
+            Err(SendError::Retry { .. }) => unreachable!("retried without limit"),
+        }
+    }
+
+    fn acked(&self, entry: &Entry) {
+        let latency = (crate::poller::now_ms() - entry.appended_at).max(0) as f64 / 1000.0;
+        telemetry::EventSent {
+            sink: &self.name,
+            ty: entry.event.ty(),
+            id: entry.event.id(),
+            job: entry.job.as_deref(),
+            latency,
+        }
+        .emit(&self.telemetry);
+        self.outbox.ack(self.index, entry.seq);
+        telemetry::OutboxDepth(self.outbox.depth()).emit(&self.telemetry);
+    }
+}

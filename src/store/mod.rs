@@ -1,0 +1,10 @@
+//! Where events wait until every sink has acknowledged them.
+//!
+//! [`Outbox`] is an append-only log with one read cursor per sink: a sink that is down keeps
+//! its cursor while the others move on, and an entry is removed only when every sink has
+//! passed it. The poller appends a whole tick's events at once, after the tick's diff, so that
+//! a durable store can commit them with the cursor in one transaction.
+
+mod outbox;
+
+pub use outbox::{Entry, Outbox, OverflowPolicy};

@@ -1,0 +1,417 @@
+//! Internal events: each fact worth counting is a struct whose `emit()` logs and counts it in
+//! one place (Vector's instrumentation spec). Labels stay bounded: never a job name or an id.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    endpoint: &'static str,
+    error_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkTypeLabels {
+    sink: String,
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkErrorLabels {
+    sink: String,
+    error_type: &'static str,
+}
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Registry,
+    polls: Counter,
+    poll_errors: Family<ErrorLabels, Counter>,
+    requests: Family<EndpointLabels, Counter>,
+    response_bytes: Family<EndpointLabels, Counter>,
+    events: Family<TypeLabels, Counter>,
+    sent: Family<SinkTypeLabels, Counter>,
+    retries: Family<SinkLabels, Counter>,
+    sink_errors: Family<SinkErrorLabels, Counter>,
+    discarded: Family<SinkLabels, Counter>,
+    latency: Family<SinkLabels, Histogram>,
+    outbox: Gauge,
+    last_poll: Gauge,
+    last_poll_ms: AtomicI64,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Telemetry {
+    /// Registers every metric.
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::default();
+        let t = Telemetry {
+            polls: Counter::default(),
+            poll_errors: Family::default(),
+            requests: Family::default(),
+            response_bytes: Family::default(),
+            events: Family::default(),
+            sent: Family::default(),
+            retries: Family::default(),
+            sink_errors: Family::default(),
+            discarded: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            outbox: Gauge::default(),
+            last_poll: Gauge::default(),
+            last_poll_ms: AtomicI64::new(0),
+            registry: Registry::default(),
+        };
+        registry.register("jenkins_polls", "Poll ticks completed", t.polls.clone());
+        registry.register(
+            "jenkins_errors",
+            "Failed Jenkins requests",
+            t.poll_errors.clone(),
+        );
+        registry.register(
+            "jenkins_requests",
+            "Requests sent to Jenkins",
+            t.requests.clone(),
+        );
+        registry.register(
+            "jenkins_response_bytes",
+            "Response bytes received from Jenkins",
+            t.response_bytes.clone(),
+        );
+        registry.register(
+            "component_emitted_events",
+            "Events produced, by CloudEvent type",
+            t.events.clone(),
+        );
+        registry.register(
+            "component_sent_events",
+            "Events delivered, by sink and type",
+            t.sent.clone(),
+        );
+        registry.register(
+            "sink_retries",
+            "Delivery attempts retried",
+            t.retries.clone(),
+        );
+        registry.register(
+            "component_errors",
+            "Delivery failures, by sink and error type",
+            t.sink_errors.clone(),
+        );
+        registry.register(
+            "component_discarded_events",
+            "Events given up on (rejected, or dropped from a full outbox)",
+            t.discarded.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "From outbox append to acknowledgement",
+            t.latency.clone(),
+        );
+        registry.register(
+            "outbox_events",
+            "Events waiting for at least one sink",
+            t.outbox.clone(),
+        );
+        registry.register(
+            "last_successful_poll_timestamp_seconds",
+            "When the last poll succeeded",
+            t.last_poll.clone(),
+        );
+        Telemetry { registry, ..t }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Milliseconds since the epoch of the last successful poll (0 = never).
+    pub fn last_poll_ms(&self) -> i64 {
+        self.last_poll_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// A request to Jenkins answered.
+pub struct JenkinsResponse {
+    /// `queue`, `computer`, `jobs`, `build`, `queue_item`, `job`, `config`, `who_am_i`.
+    pub endpoint: &'static str,
+    /// Body bytes.
+    pub bytes: usize,
+}
+
+impl JenkinsResponse {
+    /// Counts it.
+    pub fn emit(self, t: &Telemetry) {
+        let l = EndpointLabels {
+            endpoint: self.endpoint,
+        };
+        t.requests.get_or_create(&l).inc();
+        t.response_bytes.get_or_create(&l).inc_by(self.bytes as u64);
+    }
+}
+
+/// A request to Jenkins failed.
+pub struct JenkinsRequestFailed<'a> {
+    /// Endpoint label.
+    pub endpoint: &'static str,
+    /// The error.
+    pub error: &'a crate::jenkins::Error,
+}
+
+impl JenkinsRequestFailed<'_> {
+    /// Counts it (logging is the caller's: a tick logs its failure once).
+    pub fn emit(self, t: &Telemetry) {
+        t.requests
+            .get_or_create(&EndpointLabels {
+                endpoint: self.endpoint,
+            })
+            .inc();
+        t.poll_errors
+            .get_or_create(&ErrorLabels {
+                endpoint: self.endpoint,
+                error_type: self.error.kind(),
+            })
+            .inc();
+    }
+}
+
+/// A tick finished.
+pub struct PollCompleted {
+    /// Wall clock, ms.
+    pub now: i64,
+    /// Events it produced.
+    pub events: usize,
+}
+
+impl PollCompleted {
+    /// Counts it and records the time.
+    pub fn emit(self, t: &Telemetry) {
+        t.polls.inc();
+        t.last_poll.set(self.now / 1000);
+        t.last_poll_ms.store(self.now, Ordering::Relaxed);
+        if self.events > 0 {
+            tracing::debug!(events = self.events, "poll completed");
+        }
+    }
+}
+
+/// An event produced.
+pub struct EventEmitted<'a> {
+    /// CloudEvent type.
+    pub ty: &'a str,
+}
+
+impl EventEmitted<'_> {
+    /// Counts it.
+    pub fn emit(self, t: &Telemetry) {
+        t.events
+            .get_or_create(&TypeLabels {
+                r#type: self.ty.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// The outbox size changed.
+pub struct OutboxDepth(pub usize);
+
+impl OutboxDepth {
+    /// Records it.
+    pub fn emit(self, t: &Telemetry) {
+        t.outbox.set(self.0 as i64);
+    }
+}
+
+/// Entries dropped from a full outbox.
+pub struct OutboxOverflow {
+    /// How many.
+    pub dropped: usize,
+    /// Sinks that lose them.
+    pub sinks: Vec<String>,
+}
+
+impl OutboxOverflow {
+    /// Logs loudly and counts per sink.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::error!(
+            dropped = self.dropped,
+            "outbox full: dropped the oldest events; a sink is down or too slow (raise the capacity or fix the sink)"
+        );
+        for sink in self.sinks {
+            t.discarded
+                .get_or_create(&SinkLabels { sink })
+                .inc_by(self.dropped as u64);
+        }
+    }
+}
+
+/// A sink acknowledged an event.
+pub struct EventSent<'a> {
+    /// Sink name.
+    pub sink: &'a str,
+    /// CloudEvent type.
+    pub ty: &'a str,
+    /// Event id.
+    pub id: &'a str,
+    /// Job path.
+    pub job: Option<&'a str>,
+    /// Seconds from append to ack.
+    pub latency: f64,
+}
+
+impl EventSent<'_> {
+    /// Logs and counts.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::debug!(
+            sink = self.sink,
+            event_id = self.id,
+            event_type = self.ty,
+            job = self.job,
+            "event delivered"
+        );
+        t.sent
+            .get_or_create(&SinkTypeLabels {
+                sink: self.sink.to_string(),
+                r#type: self.ty.to_string(),
+            })
+            .inc();
+        t.latency
+            .get_or_create(&SinkLabels {
+                sink: self.sink.to_string(),
+            })
+            .observe(self.latency);
+    }
+}
+
+/// A delivery attempt failed and will be retried.
+pub struct SinkRetry<'a> {
+    /// Sink name.
+    pub sink: &'a str,
+    /// Event id.
+    pub id: &'a str,
+    /// Why.
+    pub reason: &'a str,
+    /// Bounded error label.
+    pub error_type: &'static str,
+    /// Wait before the next attempt.
+    pub after: std::time::Duration,
+}
+
+impl SinkRetry<'_> {
+    /// Logs (warn) and counts; a retry is never a drop.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::warn!(
+            sink = self.sink,
+            event_id = self.id,
+            retry_in_ms = self.after.as_millis() as u64,
+            "delivery failed, will retry: {}",
+            self.reason
+        );
+        t.retries
+            .get_or_create(&SinkLabels {
+                sink: self.sink.to_string(),
+            })
+            .inc();
+        t.sink_errors
+            .get_or_create(&SinkErrorLabels {
+                sink: self.sink.to_string(),
+                error_type: self.error_type,
+            })
+            .inc();
+    }
+}
+
+/// A sink refused an event for good (a 4xx other than the retried ones).
+pub struct SinkRejected<'a> {
+    /// Sink name.
+    pub sink: &'a str,
+    /// Event id.
+    pub id: &'a str,
+    /// Job path.
+    pub job: Option<&'a str>,
+    /// Why.
+    pub reason: &'a str,
+}
+
+impl SinkRejected<'_> {
+    /// Logs (error) and counts as discarded.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::error!(
+            sink = self.sink,
+            event_id = self.id,
+            job = self.job,
+            "sink rejected the event, not retrying: {}",
+            self.reason
+        );
+        t.sink_errors
+            .get_or_create(&SinkErrorLabels {
+                sink: self.sink.to_string(),
+                error_type: "rejected",
+            })
+            .inc();
+        t.discarded
+            .get_or_create(&SinkLabels {
+                sink: self.sink.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// A sink answered 410 Gone: it is disabled.
+pub struct SinkDisabled<'a> {
+    /// Sink name.
+    pub sink: &'a str,
+    /// Why.
+    pub reason: &'a str,
+}
+
+impl SinkDisabled<'_> {
+    /// Logs (error) and counts.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::error!(
+            sink = self.sink,
+            "sink disabled, no more deliveries to it until restart: {}",
+            self.reason
+        );
+        t.sink_errors
+            .get_or_create(&SinkErrorLabels {
+                sink: self.sink.to_string(),
+                error_type: "gone",
+            })
+            .inc();
+    }
+}
