@@ -12,6 +12,9 @@ use serde_json::Value;
 /// Jenkins keeps left queue items this long (`Queue.leftItems`, `expireAfterWrite`).
 pub const LEFT_ITEM_TTL_MS: i64 = 5 * 60 * 1000;
 
+/// How long a pipeline's `node{}` placeholder waits in the queue before it gets an executor.
+pub const PLACEHOLDER_WAIT_MS: i64 = 400;
+
 /// Wall-clock milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -522,7 +525,8 @@ impl World {
                     id: pid,
                     job: job.clone(),
                     in_queue_since: now,
-                    due: now,
+                    // Visible in the queue for a moment, like a real node{} waiting for an executor.
+                    due: now + PLACEHOLDER_WAIT_MS,
                     causes: Vec::new(),
                     params: Vec::new(),
                     plan: Some(Plan {

@@ -1,0 +1,146 @@
+//! Independent implementations check our output: the Python `cloudevents` SDK (2.x, its core
+//! HTTP binding) parses one event of every type in binary and in structured mode, and what it
+//! parses is what the plugin contract says.
+//!
+//! Needs `python3` with `pip install -r tests/interop/requirements.txt` (`.ci/run` installs it).
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use mock_jenkins::{Enqueue, Kind, Settings};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use util::{Shim, eventually, jenkins, options};
+
+const ALL_TYPES: [&str; 10] = [
+    "org.jenkinsci.queue.entered_waiting",
+    "org.jenkinsci.queue.left",
+    "org.jenkinsci.job.started",
+    "org.jenkinsci.job.completed",
+    "org.jenkinsci.job.finalized",
+    "org.jenkinsci.job.failed",
+    "org.jenkinsci.job.created",
+    "org.jenkinsci.job.updated",
+    "org.jenkinsci.node.online",
+    "org.jenkinsci.node.offline",
+];
+
+/// The data keys, in order, that the contract gives each type.
+fn expected_keys(ty: &str) -> Vec<&'static str> {
+    match ty {
+        "org.jenkinsci.queue.entered_waiting" => vec!["ciUrl", "displayName", "entryTime", "exitTime", "startedBy", "jenkinsQueueId", "status", "duration", "queueCauses"],
+        "org.jenkinsci.queue.left" => vec!["ciUrl", "displayName", "entryTime", "exitTime", "startedBy", "jenkinsQueueId", "status", "duration"],
+        "org.jenkinsci.job.created" => vec!["userId", "userName", "status", "name", "displayName", "url", "createdDate", "configFile"],
+        "org.jenkinsci.job.updated" => vec!["userId", "userName", "status", "name", "displayName", "url", "updatedDate", "configFile"],
+        t if t.starts_with("org.jenkinsci.job.") => vec!["userId", "userName", "name", "displayName", "url", "build"],
+        _ => vec!["numExecutors", "offlineCause", "nodeName", "cachedHostName", "terminatedBy", "connectTime"],
+    }
+}
+
+struct PythonReceiver {
+    child: tokio::process::Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl PythonReceiver {
+    async fn start() -> PythonReceiver {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/cloudevents_receiver.py");
+        let mut child = tokio::process::Command::new("python3")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 is needed for the interop tests");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = stdout.next_line().await.unwrap().unwrap_or_default();
+        let port: u16 = first.trim().parse().unwrap_or_else(|_| {
+            panic!("the Python receiver did not start ({first:?}); run: pip install -r tests/interop/requirements.txt")
+        });
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                sink.lock().unwrap().push(serde_json::from_str(&line).expect("receiver prints JSON"));
+            }
+        });
+        PythonReceiver { child, port, lines }
+    }
+
+    fn parsed(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// Drives Jenkins through all ten event types.
+async fn every_type(mock: &mock_jenkins::MockJenkins) {
+    mock.world().create("app", Kind::Freestyle).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await; // one scan: created
+    mock.world().item_mut("app").unwrap().description = "now described".into();
+    let mut w = mock.world();
+    let id = w.enqueue("app", Enqueue { quiet_ms: Some(0), user: Some("Jane Doe".into()), ..Enqueue::default() }).unwrap();
+    let n = w.start(id).unwrap();
+    w.finish("app", n, "FAILURE").unwrap();
+    w.set_node("agent1", true, false);
+    drop(w);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    mock.world().set_node("agent1", false, false);
+}
+
+async fn python_parses_every_type(mode: &str) {
+    let python = PythonReceiver::start().await;
+    let mock = jenkins(Settings::default()).await;
+    mock.world().set_node("agent1", false, false);
+    let mut opts = options(&mock, vec![format!("http://127.0.0.1:{}/", python.port)]);
+    opts.sink_mode = Some(mode.into());
+    let shim = Shim::start(opts).await;
+    every_type(&mock).await;
+    eventually("all ten types parsed", || {
+        let seen: Vec<String> = python.parsed().iter().filter_map(|l| l["attributes"]["type"].as_str().map(str::to_owned)).collect();
+        ALL_TYPES.iter().all(|t| seen.iter().any(|s| s == t))
+    })
+    .await;
+    shim.stop().await;
+
+    let parsed = python.parsed();
+    let mut by_type: BTreeMap<String, Value> = BTreeMap::new();
+    for line in &parsed {
+        assert_eq!(line["ok"], true, "the Python SDK refused an event: {line}");
+        by_type.entry(line["attributes"]["type"].as_str().unwrap().to_string()).or_insert(line.clone());
+    }
+    for ty in ALL_TYPES {
+        let line = &by_type[ty];
+        let attrs = &line["attributes"];
+        assert_eq!(attrs["specversion"], "1.0", "{ty}");
+        assert_eq!(attrs["datacontenttype"], "application/json", "{ty}");
+        assert_eq!(attrs["id"].as_str().unwrap().len(), 36, "{ty}: a UUID");
+        assert_eq!(line["sent_time"], false, "{ty}: no time attribute by default");
+        let expected_source = if ty.starts_with("org.jenkinsci.node.") { "node/agent1" } else { "job/app" };
+        assert_eq!(attrs["source"], expected_source, "{ty}");
+        let data = line["data"].as_object().unwrap_or_else(|| panic!("{ty}: data is a JSON object: {line}"));
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(keys, expected_keys(ty), "{ty}: field order");
+    }
+    assert_eq!(by_type["org.jenkinsci.job.failed"]["data"]["build"]["status"], "FAILURE");
+    assert_eq!(by_type["org.jenkinsci.queue.entered_waiting"]["data"]["startedBy"], "Jane Doe");
+    assert_eq!(by_type["org.jenkinsci.node.offline"]["data"]["nodeName"], "agent1");
+    let content_type = by_type["org.jenkinsci.job.started"]["content_type"].as_str().unwrap().to_string();
+    match mode {
+        "binary" => assert_eq!(content_type, "application/json"),
+        _ => assert!(content_type.starts_with("application/cloudevents+json"), "{content_type}"),
+    }
+    drop(python.child);
+}
+
+#[tokio::test]
+async fn python_cloudevents_sdk_parses_every_event_type_in_binary_mode() {
+    python_parses_every_type("binary").await;
+}
+
+#[tokio::test]
+async fn python_cloudevents_sdk_parses_every_event_type_in_structured_mode() {
+    python_parses_every_type("structured").await;
+}

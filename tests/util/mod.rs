@@ -1,0 +1,227 @@
+//! Helpers for the integration tests: a mock Jenkins, the shim running in-process, and a real
+//! HTTP receiver that records every request byte for byte.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use jenkins_event_shim::config::Options;
+use mock_jenkins::{MockJenkins, Settings};
+use tokio_util::sync::CancellationToken;
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Header names (lower case) and values, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `ce-type`.
+    pub fn ty(&self) -> &str {
+        self.header("ce-type").unwrap_or("")
+    }
+
+    /// The body as JSON (null when empty).
+    pub fn json(&self) -> serde_json::Value {
+        if self.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&self.body).expect("body is JSON")
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    received: Vec<Received>,
+    /// Statuses to answer next, front first; empty = 200.
+    script: Vec<(u16, Option<String>)>,
+    attempts: usize,
+}
+
+/// A CloudEvents HTTP receiver on 127.0.0.1 that records requests.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    inbox: Arc<Mutex<Inbox>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let inbox = Arc::new(Mutex::new(Inbox::default()));
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { addr, inbox }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/events", self.addr)
+    }
+
+    /// Answer the next `n` requests with `status` (and `Retry-After`).
+    pub fn fail_next(&self, n: usize, status: u16, retry_after: Option<&str>) {
+        let mut inbox = self.inbox.lock().unwrap();
+        for _ in 0..n {
+            inbox.script.push((status, retry_after.map(str::to_owned)));
+        }
+    }
+
+    /// Requests accepted (answered 2xx).
+    pub fn received(&self) -> Vec<Received> {
+        self.inbox.lock().unwrap().received.clone()
+    }
+
+    /// Every request, accepted or not.
+    pub fn attempts(&self) -> usize {
+        self.inbox.lock().unwrap().attempts
+    }
+
+    /// Accepted `ce-type`s whose `ce-source` is `source`, in order.
+    pub fn types_for(&self, source: &str) -> Vec<String> {
+        self.received()
+            .iter()
+            .filter(|r| r.header("ce-source") == Some(source))
+            .map(|r| r.ty().trim_start_matches("org.jenkinsci.").to_string())
+            .collect()
+    }
+
+    /// Waits until `pred` holds on what was received, or panics with what was received.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.received();
+            if pred(&got) {
+                return got;
+            }
+            if Instant::now() > deadline {
+                let types: Vec<_> = got
+                    .iter()
+                    .map(|r| format!("{} {}", r.ty(), r.header("ce-source").unwrap_or("")))
+                    .collect();
+                panic!("timed out waiting for {what}; received: {types:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn record(State(inbox): State<Arc<Mutex<Inbox>>>, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap) {
+    let mut inbox = inbox.lock().unwrap();
+    inbox.attempts += 1;
+    let mut reply = HeaderMap::new();
+    if !inbox.script.is_empty() {
+        let (status, retry_after) = inbox.script.remove(0);
+        if let Some(v) = retry_after {
+            reply.insert("retry-after", v.parse().unwrap());
+        }
+        return (StatusCode::from_u16(status).unwrap(), reply);
+    }
+    inbox.received.push(Received {
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+    });
+    (StatusCode::ACCEPTED, reply)
+}
+
+/// A mock Jenkins on a free port.
+pub async fn jenkins(settings: Settings) -> MockJenkins {
+    MockJenkins::start(settings, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// Options for a fast-polling shim against `jenkins`, delivering to `sinks`.
+pub fn options(jenkins: &MockJenkins, sinks: Vec<String>) -> Options {
+    Options {
+        jenkins_url: Some(jenkins.url()),
+        sink: sinks,
+        poll_interval: Some("150ms".into()),
+        scan_interval: Some("1s".into()),
+        listen: Some("127.0.0.1:0".into()),
+        sink_timeout: Some("2s".into()),
+        ..Options::default()
+    }
+}
+
+/// A shim running in-process; stopped (and drained) on drop of the token.
+pub struct Shim {
+    pub token: CancellationToken,
+    pub health: SocketAddr,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Shim {
+    pub async fn start(options: Options) -> Shim {
+        let config = options.resolve(true).expect("test config is valid");
+        let token = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let run_token = token.clone();
+        let handle = tokio::spawn(async move {
+            jenkins_event_shim::run::run(config, run_token, Some(tx)).await.unwrap();
+        });
+        let health = rx.await.expect("shim started");
+        let shim = Shim { token, health, handle };
+        shim.wait_ready().await;
+        shim
+    }
+
+    /// Waits until /readyz says ready (the starting point is taken).
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("http://{}/readyz", self.health)).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("shim never became ready");
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("http://{}{path}", self.health)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn stop(self) {
+        self.token.cancel();
+        self.handle.await.unwrap();
+    }
+}
+
+/// Waits until `pred` holds or panics after 20 s.
+pub async fn eventually(what: &str, pred: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pred() {
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Lets a few poll intervals pass.
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(600)).await;
+}
