@@ -8,7 +8,11 @@ use serde_json::json;
 use util::{Receiver, Shim, jenkins, options, settle};
 
 fn user(name: &str) -> Enqueue {
-    Enqueue { quiet_ms: Some(0), user: Some(name.into()), ..Enqueue::default() }
+    Enqueue {
+        quiet_ms: Some(0),
+        user: Some(name.into()),
+        ..Enqueue::default()
+    }
 }
 
 /// Lifecycle order, the plugin's header set, and the data fields, for a freestyle build.
@@ -22,10 +26,16 @@ mod lifecycle {
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
 
-        let id = mock.world().enqueue("app", Enqueue {
-            params: vec![("Zeta".into(), "1".into()), ("alpha".into(), "2".into())],
-            ..user("Jane Doe")
-        }).unwrap();
+        let id = mock
+            .world()
+            .enqueue(
+                "app",
+                Enqueue {
+                    params: vec![("Zeta".into(), "1".into()), ("alpha".into(), "2".into())],
+                    ..user("Jane Doe")
+                },
+            )
+            .unwrap();
         rx.wait_for("entered_waiting", |r| r.len() == 1).await;
         let n = mock.world().start(id).unwrap();
         rx.wait_for("started", |r| r.len() == 3).await;
@@ -34,44 +44,119 @@ mod lifecycle {
 
         assert_eq!(
             rx.types_for("job/app"),
-            ["queue.entered_waiting", "queue.left", "job.started", "job.completed", "job.finalized", "job.failed"]
+            [
+                "queue.entered_waiting",
+                "queue.left",
+                "job.started",
+                "job.completed",
+                "job.finalized",
+                "job.failed"
+            ]
         );
-        let names: Vec<&str> = got[0].headers.iter().map(|(n, _)| n.as_str()).filter(|n| n.starts_with("ce-")).collect();
+        let names: Vec<&str> = got[0]
+            .headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| n.starts_with("ce-"))
+            .collect();
         assert_eq!(names, ["ce-specversion", "ce-id", "ce-source", "ce-type"]);
         assert_eq!(got[0].header("content-type"), Some("application/json"));
         assert_eq!(got[0].header("ce-specversion"), Some("1.0"));
 
         let entered = got[0].json();
-        let keys: Vec<&str> = entered.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["ciUrl", "displayName", "entryTime", "exitTime", "startedBy", "jenkinsQueueId", "status", "duration", "queueCauses"]);
+        let keys: Vec<&str> = entered
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "ciUrl",
+                "displayName",
+                "entryTime",
+                "exitTime",
+                "startedBy",
+                "jenkinsQueueId",
+                "status",
+                "duration",
+                "queueCauses"
+            ]
+        );
         assert_eq!(entered["ciUrl"], json!(mock.url()));
         assert_eq!(entered["startedBy"], "Jane Doe");
         assert_eq!(entered["jenkinsQueueId"], json!(id));
         assert_eq!(entered["entryTime"], entered["exitTime"]);
-        assert_eq!(entered["queueCauses"][0]["reasonForWaiting"], "In the quiet period. Expires in 0 ms");
+        assert_eq!(
+            entered["queueCauses"][0]["reasonForWaiting"],
+            "In the quiet period. Expires in 0 ms"
+        );
 
         let left = got[1].json();
-        assert!(left.get("queueCauses").is_none(), "left has no queueCauses key");
+        assert!(
+            left.get("queueCauses").is_none(),
+            "left has no queueCauses key"
+        );
         assert_eq!(left["status"], "LEFT");
 
         let started = got[2].json();
-        let keys: Vec<&str> = started.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["userId", "userName", "name", "displayName", "url", "build"]);
+        let keys: Vec<&str> = started
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["userId", "userName", "name", "displayName", "url", "build"]
+        );
         assert_eq!(started["url"], "job/app/");
         let build = &started["build"];
-        let keys: Vec<&str> = build.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["fullUrl", "number", "queueId", "timestamp", "duration", "phase", "status", "url", "displayName", "parameters", "scmState"]);
+        let keys: Vec<&str> = build
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "fullUrl",
+                "number",
+                "queueId",
+                "timestamp",
+                "duration",
+                "phase",
+                "status",
+                "url",
+                "displayName",
+                "parameters",
+                "scmState"
+            ]
+        );
         assert_eq!(build["status"], json!(null));
         assert_eq!(build["displayName"], json!(null));
         assert_eq!(build["url"], format!("job/app/{n}/"));
         assert_eq!(build["fullUrl"], format!("{}job/app/{n}/", mock.url()));
-        let params: Vec<&str> = build["parameters"].as_object().unwrap().keys().map(String::as_str).collect();
+        let params: Vec<&str> = build["parameters"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(params, ["alpha", "Zeta"], "sorted case-insensitively");
-        assert_eq!(build["scmState"], json!({"url": null, "branch": null, "commit": null}));
+        assert_eq!(
+            build["scmState"],
+            json!({"url": null, "branch": null, "commit": null})
+        );
 
         let (finalized, failed) = (got[4].json(), got[5].json());
         assert_eq!(finalized["build"]["phase"], "FINALIZED");
-        assert_eq!(failed["build"], finalized["build"], "failed repeats finalized's data");
+        assert_eq!(
+            failed["build"], finalized["build"],
+            "failed repeats finalized's data"
+        );
         assert_ne!(got[4].header("ce-id"), got[5].header("ce-id"));
         shim.stop().await;
     }
@@ -92,7 +177,13 @@ mod lifecycle {
         settle().await;
         assert_eq!(
             rx.types_for("job/quick"),
-            ["queue.entered_waiting", "queue.left", "job.started", "job.completed", "job.finalized"]
+            [
+                "queue.entered_waiting",
+                "queue.left",
+                "job.started",
+                "job.completed",
+                "job.finalized"
+            ]
         );
         shim.stop().await;
     }
@@ -105,23 +196,46 @@ mod lifecycle {
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
         let numbers: Vec<u64> = {
             let mut w = mock.world();
-            (0..4).map(|_| { let id = w.enqueue("pipe", user("a")).unwrap(); w.start(id).unwrap() }).collect()
+            (0..4)
+                .map(|_| {
+                    let id = w.enqueue("pipe", user("a")).unwrap();
+                    w.start(id).unwrap()
+                })
+                .collect()
         };
-        rx.wait_for("4 started", |r| r.iter().filter(|e| e.ty().ends_with("started")).count() == 4).await;
+        rx.wait_for("4 started", |r| {
+            r.iter().filter(|e| e.ty().ends_with("started")).count() == 4
+        })
+        .await;
         {
             let mut w = mock.world();
             for n in numbers.iter().rev() {
                 w.finish("pipe", *n, "SUCCESS").unwrap();
             }
         }
-        let got = rx.wait_for("4 finalized", |r| r.iter().filter(|e| e.ty().ends_with("finalized")).count() == 4).await;
+        let got = rx
+            .wait_for("4 finalized", |r| {
+                r.iter().filter(|e| e.ty().ends_with("finalized")).count() == 4
+            })
+            .await;
         for n in numbers {
             let phases: Vec<String> = got
                 .iter()
-                .filter(|e| e.ty().starts_with("org.jenkinsci.job.") && e.json()["build"]["number"] == json!(n))
+                .filter(|e| {
+                    e.ty().starts_with("org.jenkinsci.job.")
+                        && e.json()["build"]["number"] == json!(n)
+                })
                 .map(|e| e.ty().to_string())
                 .collect();
-            assert_eq!(phases, ["org.jenkinsci.job.started", "org.jenkinsci.job.completed", "org.jenkinsci.job.finalized"], "build {n}");
+            assert_eq!(
+                phases,
+                [
+                    "org.jenkinsci.job.started",
+                    "org.jenkinsci.job.completed",
+                    "org.jenkinsci.job.finalized"
+                ],
+                "build {n}"
+            );
         }
         shim.stop().await;
     }
@@ -137,29 +251,63 @@ mod queue {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
-        let id = mock.world().enqueue("app", Enqueue { quiet_ms: Some(60_000), ..user("x") }).unwrap();
+        let id = mock
+            .world()
+            .enqueue(
+                "app",
+                Enqueue {
+                    quiet_ms: Some(60_000),
+                    ..user("x")
+                },
+            )
+            .unwrap();
         rx.wait_for("entered", |r| r.len() == 1).await;
         mock.world().cancel(id).unwrap();
         rx.wait_for("left", |r| r.len() == 2).await;
         settle().await;
-        assert_eq!(rx.types_for("job/app"), ["queue.entered_waiting", "queue.left"]);
+        assert_eq!(
+            rx.types_for("job/app"),
+            ["queue.entered_waiting", "queue.left"]
+        );
         let entered = rx.received()[0].json();
-        assert_eq!(entered["queueCauses"][0]["reasonForWaiting"], "In the quiet period. Expires in 1 min 0 sec");
+        assert_eq!(
+            entered["queueCauses"][0]["reasonForWaiting"],
+            "In the quiet period. Expires in 1 min 0 sec"
+        );
         shim.stop().await;
     }
 
     #[tokio::test]
     async fn left_item_without_executable_yet_is_not_taken_for_a_cancellation() {
-        let mock = jenkins(Settings { left_race_ms: 700, ..Settings::default() }).await;
+        let mock = jenkins(Settings {
+            left_race_ms: 700,
+            ..Settings::default()
+        })
+        .await;
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
-        let id = mock.world().enqueue("app", Enqueue { quiet_ms: Some(60_000), ..user("x") }).unwrap();
+        let id = mock
+            .world()
+            .enqueue(
+                "app",
+                Enqueue {
+                    quiet_ms: Some(60_000),
+                    ..user("x")
+                },
+            )
+            .unwrap();
         rx.wait_for("entered", |r| r.len() == 1).await;
         let n = mock.world().start(id).unwrap();
         rx.wait_for("started", |r| r.len() == 3).await;
-        assert_eq!(rx.types_for("job/app"), ["queue.entered_waiting", "queue.left", "job.started"]);
-        assert_eq!(rx.received()[1].json()["exitTime"], rx.received()[2].json()["build"]["timestamp"]);
+        assert_eq!(
+            rx.types_for("job/app"),
+            ["queue.entered_waiting", "queue.left", "job.started"]
+        );
+        assert_eq!(
+            rx.received()[1].json()["exitTime"],
+            rx.received()[2].json()["build"]["timestamp"]
+        );
         mock.world().finish("app", n, "SUCCESS").unwrap();
         rx.wait_for("finalized", |r| r.len() == 5).await;
         shim.stop().await;
@@ -174,15 +322,32 @@ mod queue {
         let id = mock.world().enqueue("team/pipe", user("x")).unwrap();
         let n = mock.world().start(id).unwrap();
         // The run's node{} block queues a placeholder item, which then takes an executor.
-        let placeholder = *mock.world().queue.keys().next().expect("placeholder queued");
-        util::eventually("placeholder on an executor", || mock.world().left.contains_key(&placeholder)).await;
+        let placeholder = *mock
+            .world()
+            .queue
+            .keys()
+            .next()
+            .expect("placeholder queued");
+        util::eventually("placeholder on an executor", || {
+            mock.world().left.contains_key(&placeholder)
+        })
+        .await;
         settle().await;
         mock.world().finish("team/pipe", n, "SUCCESS").unwrap();
-        rx.wait_for("finalized", |r| r.iter().any(|e| e.ty().ends_with("finalized"))).await;
+        rx.wait_for("finalized", |r| {
+            r.iter().any(|e| e.ty().ends_with("finalized"))
+        })
+        .await;
         settle().await;
         assert_eq!(
             rx.types_for("job/pipe"),
-            ["queue.entered_waiting", "queue.left", "job.started", "job.completed", "job.finalized"]
+            [
+                "queue.entered_waiting",
+                "queue.left",
+                "job.started",
+                "job.completed",
+                "job.finalized"
+            ]
         );
         assert_eq!(rx.received().len(), 5, "nothing for the placeholder");
         shim.stop().await;
@@ -203,7 +368,10 @@ mod queue {
         };
         rx.wait_for("started", |r| r.len() == 3).await;
         let got = rx.received();
-        assert_eq!(rx.types_for("job/app"), ["queue.entered_waiting", "queue.left", "job.started"]);
+        assert_eq!(
+            rx.types_for("job/app"),
+            ["queue.entered_waiting", "queue.left", "job.started"]
+        );
         assert_eq!(got[0].json()["jenkinsQueueId"], json!(id));
         assert_eq!(got[0].json()["startedBy"], "carol");
         assert_eq!(got[2].json()["build"]["number"], json!(n));
@@ -235,10 +403,29 @@ mod names {
         }
         rx.wait_for("15 events", |r| r.len() >= 15).await;
         // Header values: one round of percent-decoding gives the attribute back.
-        assert_eq!(rx.types_for("job/feature/login").len(), 5, "branch display name, / kept");
-        assert_eq!(rx.types_for("job/nightly%2520build").len(), 5, "space encoded in the source, then % in the header");
-        assert_eq!(rx.types_for("job/d%C3%A9ploiement").len(), 5, "non-ASCII as UTF-8 bytes");
-        let branch = rx.received().into_iter().find(|r| r.ty().ends_with("job.started") && r.header("ce-source") == Some("job/feature/login")).unwrap();
+        assert_eq!(
+            rx.types_for("job/feature/login").len(),
+            5,
+            "branch display name, / kept"
+        );
+        assert_eq!(
+            rx.types_for("job/nightly%2520build").len(),
+            5,
+            "space encoded in the source, then % in the header"
+        );
+        assert_eq!(
+            rx.types_for("job/d%C3%A9ploiement").len(),
+            5,
+            "non-ASCII as UTF-8 bytes"
+        );
+        let branch = rx
+            .received()
+            .into_iter()
+            .find(|r| {
+                r.ty().ends_with("job.started")
+                    && r.header("ce-source") == Some("job/feature/login")
+            })
+            .unwrap();
         assert_eq!(branch.json()["url"], "job/repo/job/feature%252Flogin/");
         assert_eq!(branch.json()["name"], "feature%2Flogin");
         assert_eq!(branch.json()["displayName"], "feature/login");
@@ -263,7 +450,11 @@ mod names {
         rx.wait_for("plain's events", |r| r.len() >= 5).await;
         settle().await;
         assert_eq!(rx.received().len(), 5);
-        assert!(rx.received().iter().all(|r| r.header("ce-source") == Some("job/plain")));
+        assert!(
+            rx.received()
+                .iter()
+                .all(|r| r.header("ce-source") == Some("job/plain"))
+        );
         shim.stop().await;
     }
 }
@@ -289,16 +480,28 @@ mod jenkins_side {
             }
             w.delete_build("app", 1).unwrap();
         }
-        rx.wait_for("build 2 finalized", |r| r.iter().any(|e| e.ty().ends_with("finalized"))).await;
+        rx.wait_for("build 2 finalized", |r| {
+            r.iter().any(|e| e.ty().ends_with("finalized"))
+        })
+        .await;
         settle().await;
-        let builds: Vec<u64> = rx.received().iter().filter(|r| r.ty().starts_with("org.jenkinsci.job.")).map(|r| r.json()["build"]["number"].as_u64().unwrap()).collect();
+        let builds: Vec<u64> = rx
+            .received()
+            .iter()
+            .filter(|r| r.ty().starts_with("org.jenkinsci.job."))
+            .map(|r| r.json()["build"]["number"].as_u64().unwrap())
+            .collect();
         assert_eq!(builds, [2, 2, 2]);
         shim.stop().await;
     }
 
     #[tokio::test]
     async fn restart_finishes_aborted_builds_and_reannounces_online_nodes() {
-        let mock = jenkins(Settings { version: "2.319.1".into(), ..Settings::default() }).await;
+        let mock = jenkins(Settings {
+            version: "2.319.1".into(),
+            ..Settings::default()
+        })
+        .await;
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
@@ -308,13 +511,27 @@ mod jenkins_side {
         let before = mock.world().session.clone();
         mock.world().restart();
         assert_ne!(mock.world().session, before);
-        let got = rx.wait_for("aborted build finalized", |r| r.iter().any(|e| e.ty().ends_with("finalized"))).await;
+        let got = rx
+            .wait_for("aborted build finalized", |r| {
+                r.iter().any(|e| e.ty().ends_with("finalized"))
+            })
+            .await;
         let finalized = got.iter().find(|e| e.ty().ends_with("finalized")).unwrap();
         assert_eq!(finalized.json()["build"]["status"], "ABORTED");
-        let online: Vec<_> = got.iter().filter(|e| e.ty() == "org.jenkinsci.node.online").collect();
+        let online: Vec<_> = got
+            .iter()
+            .filter(|e| e.ty() == "org.jenkinsci.node.online")
+            .collect();
         assert_eq!(online.len(), 1);
-        assert_eq!(online[0].header("ce-source"), Some("node/"), "the built-in node is node/ (Built-In Node in 2.319)");
-        assert_eq!(online[0].json(), json!({"numExecutors": 0, "offlineCause": null, "nodeName": "", "cachedHostName": null, "terminatedBy": null, "connectTime": 0}));
+        assert_eq!(
+            online[0].header("ce-source"),
+            Some("node/"),
+            "the built-in node is node/ (Built-In Node in 2.319)"
+        );
+        assert_eq!(
+            online[0].json(),
+            json!({"numExecutors": 0, "offlineCause": null, "nodeName": "", "cachedHostName": null, "terminatedBy": null, "connectTime": 0})
+        );
         shim.stop().await;
     }
 
@@ -334,7 +551,10 @@ mod jenkins_side {
         let offline = rx.received()[0].json();
         assert_eq!(offline["nodeName"], "agent1");
         assert_eq!(offline["terminatedBy"], json!([]));
-        assert_eq!(offline["offlineCause"]["shortDescription"], "Connection was broken");
+        assert_eq!(
+            offline["offlineCause"]["shortDescription"],
+            "Connection was broken"
+        );
         shim.stop().await;
     }
 
@@ -344,13 +564,37 @@ mod jenkins_side {
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
         mock.world().create("fresh", Kind::Freestyle).unwrap();
-        mock.world().create("fresh-pipeline", Kind::Pipeline).unwrap();
+        mock.world()
+            .create("fresh-pipeline", Kind::Pipeline)
+            .unwrap();
         let got = rx.wait_for("created", |r| !r.is_empty()).await;
         let created = got[0].json();
         assert_eq!(got[0].ty(), "org.jenkinsci.job.created");
-        let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["userId", "userName", "status", "name", "displayName", "url", "createdDate", "configFile"]);
-        assert!(created["configFile"].as_str().unwrap().contains("<project>"));
+        let keys: Vec<&str> = created
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "userId",
+                "userName",
+                "status",
+                "name",
+                "displayName",
+                "url",
+                "createdDate",
+                "configFile"
+            ]
+        );
+        assert!(
+            created["configFile"]
+                .as_str()
+                .unwrap()
+                .contains("<project>")
+        );
         mock.world().item_mut("fresh").unwrap().description = "changed".into();
         rx.wait_for("updated", |r| r.len() == 2).await;
         settle().await;
@@ -379,11 +623,24 @@ mod delivery {
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
         rx.fail_next(4, 500, None);
         one_build(&mock, "app").await;
-        rx.wait_for("all five after the outage", |r| r.len() == 5).await;
+        rx.wait_for("all five after the outage", |r| r.len() == 5)
+            .await;
         assert_eq!(rx.attempts(), 9);
-        assert_eq!(rx.types_for("job/app"), ["queue.entered_waiting", "queue.left", "job.started", "job.completed", "job.finalized"]);
+        assert_eq!(
+            rx.types_for("job/app"),
+            [
+                "queue.entered_waiting",
+                "queue.left",
+                "job.started",
+                "job.completed",
+                "job.finalized"
+            ]
+        );
         let (_, metrics) = shim.get("/metrics").await;
-        assert!(metrics.contains("sink_retries_total{sink=\"http-0\"} 4"), "{metrics}");
+        assert!(
+            metrics.contains("sink_retries_total{sink=\"http-0\"} 4"),
+            "{metrics}"
+        );
         shim.stop().await;
     }
 
@@ -398,11 +655,21 @@ mod delivery {
         let start = std::time::Instant::now();
         one_build(&mock, "app").await;
         rx.wait_for("the four not refused", |r| r.len() == 4).await;
-        assert!(start.elapsed() >= std::time::Duration::from_millis(900), "waited for Retry-After");
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(900),
+            "waited for Retry-After"
+        );
         settle().await;
-        assert_eq!(rx.received().len(), 4, "the event refused with 400 is not retried");
+        assert_eq!(
+            rx.received().len(),
+            4,
+            "the event refused with 400 is not retried"
+        );
         let (_, metrics) = shim.get("/metrics").await;
-        assert!(metrics.contains("component_discarded_events_total{sink=\"http-0\"} 1"), "{metrics}");
+        assert!(
+            metrics.contains("component_discarded_events_total{sink=\"http-0\"} 1"),
+            "{metrics}"
+        );
         shim.stop().await;
     }
 
@@ -434,12 +701,21 @@ mod delivery {
         let shim = Shim::start(opts).await;
         one_build(&mock, "app").await;
         let got = rx.wait_for("five", |r| r.len() == 5).await;
-        assert_eq!(got[0].header("content-type"), Some("application/cloudevents+json; charset=UTF-8"));
+        assert_eq!(
+            got[0].header("content-type"),
+            Some("application/cloudevents+json; charset=UTF-8")
+        );
         let started = got[2].json();
         assert_eq!(started["type"], "org.jenkinsci.job.started");
         assert_eq!(started["datacontenttype"], "application/json");
-        assert!(started.get("data").is_none(), "plugin 1.0.0 sends job events without data");
-        assert!(got[0].json()["data"]["jenkinsQueueId"].is_u64(), "queue events keep their data");
+        assert!(
+            started.get("data").is_none(),
+            "plugin 1.0.0 sends job events without data"
+        );
+        assert!(
+            got[0].json()["data"]["jenkinsQueueId"].is_u64(),
+            "queue events keep their data"
+        );
         shim.stop().await;
     }
 
@@ -453,7 +729,11 @@ mod delivery {
         one_build(&mock, "app").await;
         let got_a = a.wait_for("five", |r| r.len() == 5).await;
         let got_b = b.wait_for("five", |r| r.len() == 5).await;
-        let ids = |r: &[util::Received]| r.iter().map(|e| e.header("ce-id").unwrap().to_string()).collect::<Vec<_>>();
+        let ids = |r: &[util::Received]| {
+            r.iter()
+                .map(|e| e.header("ce-id").unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&got_a), ids(&got_b));
         assert!(uuid_like(&ids(&got_a)[0]));
         shim_a.stop().await;
@@ -476,9 +756,15 @@ mod delivery {
             remaining: Some(5),
         });
         one_build(&mock, "app").await;
-        rx.wait_for("events after the garbage", |r| r.len() == 5).await;
+        rx.wait_for("events after the garbage", |r| r.len() == 5)
+            .await;
         let (_, metrics) = shim.get("/metrics").await;
-        assert!(metrics.contains("jenkins_errors_total{endpoint=\"queue\",error_type=\"malformed_body\"} 5"), "{metrics}");
+        assert!(
+            metrics.contains(
+                "jenkins_errors_total{endpoint=\"queue\",error_type=\"malformed_body\"} 5"
+            ),
+            "{metrics}"
+        );
         shim.stop().await;
     }
 }
@@ -489,17 +775,37 @@ mod simulated {
 
     #[tokio::test]
     async fn builds_the_mock_runs_on_its_own_arrive_complete() {
-        let mock = jenkins(Settings { post_production_ms: 300, ..Settings::default() }).await;
+        let mock = jenkins(Settings {
+            post_production_ms: 300,
+            ..Settings::default()
+        })
+        .await;
         mock.world().create("auto", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
         mock.world()
-            .enqueue("auto", Enqueue { quiet_ms: Some(300), user: None, params: vec![], plan: Some(Plan { duration_ms: 500, result: "UNSTABLE".into() }) })
+            .enqueue(
+                "auto",
+                Enqueue {
+                    quiet_ms: Some(300),
+                    user: None,
+                    params: vec![],
+                    plan: Some(Plan {
+                        duration_ms: 500,
+                        result: "UNSTABLE".into(),
+                    }),
+                },
+            )
             .unwrap();
         rx.wait_for("finalized", |r| r.len() == 5).await;
         assert_eq!(rx.received()[0].json()["startedBy"], "TIMER");
         assert_eq!(rx.received()[4].json()["build"]["status"], "UNSTABLE");
-        assert!(rx.received()[4].json()["build"]["duration"].as_i64().unwrap() >= 500);
+        assert!(
+            rx.received()[4].json()["build"]["duration"]
+                .as_i64()
+                .unwrap()
+                >= 500
+        );
         shim.stop().await;
     }
 }

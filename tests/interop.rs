@@ -31,12 +31,58 @@ const ALL_TYPES: [&str; 10] = [
 /// The data keys, in order, that the contract gives each type.
 fn expected_keys(ty: &str) -> Vec<&'static str> {
     match ty {
-        "org.jenkinsci.queue.entered_waiting" => vec!["ciUrl", "displayName", "entryTime", "exitTime", "startedBy", "jenkinsQueueId", "status", "duration", "queueCauses"],
-        "org.jenkinsci.queue.left" => vec!["ciUrl", "displayName", "entryTime", "exitTime", "startedBy", "jenkinsQueueId", "status", "duration"],
-        "org.jenkinsci.job.created" => vec!["userId", "userName", "status", "name", "displayName", "url", "createdDate", "configFile"],
-        "org.jenkinsci.job.updated" => vec!["userId", "userName", "status", "name", "displayName", "url", "updatedDate", "configFile"],
-        t if t.starts_with("org.jenkinsci.job.") => vec!["userId", "userName", "name", "displayName", "url", "build"],
-        _ => vec!["numExecutors", "offlineCause", "nodeName", "cachedHostName", "terminatedBy", "connectTime"],
+        "org.jenkinsci.queue.entered_waiting" => vec![
+            "ciUrl",
+            "displayName",
+            "entryTime",
+            "exitTime",
+            "startedBy",
+            "jenkinsQueueId",
+            "status",
+            "duration",
+            "queueCauses",
+        ],
+        "org.jenkinsci.queue.left" => vec![
+            "ciUrl",
+            "displayName",
+            "entryTime",
+            "exitTime",
+            "startedBy",
+            "jenkinsQueueId",
+            "status",
+            "duration",
+        ],
+        "org.jenkinsci.job.created" => vec![
+            "userId",
+            "userName",
+            "status",
+            "name",
+            "displayName",
+            "url",
+            "createdDate",
+            "configFile",
+        ],
+        "org.jenkinsci.job.updated" => vec![
+            "userId",
+            "userName",
+            "status",
+            "name",
+            "displayName",
+            "url",
+            "updatedDate",
+            "configFile",
+        ],
+        t if t.starts_with("org.jenkinsci.job.") => {
+            vec!["userId", "userName", "name", "displayName", "url", "build"]
+        }
+        _ => vec![
+            "numExecutors",
+            "offlineCause",
+            "nodeName",
+            "cachedHostName",
+            "terminatedBy",
+            "connectTime",
+        ],
     }
 }
 
@@ -48,7 +94,10 @@ struct PythonReceiver {
 
 impl PythonReceiver {
     async fn start() -> PythonReceiver {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/cloudevents_receiver.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/cloudevents_receiver.py"
+        );
         let mut child = tokio::process::Command::new("python3")
             .arg(script)
             .stdout(Stdio::piped())
@@ -64,7 +113,9 @@ impl PythonReceiver {
         let sink = lines.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = stdout.next_line().await {
-                sink.lock().unwrap().push(serde_json::from_str(&line).expect("receiver prints JSON"));
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).expect("receiver prints JSON"));
             }
         });
         PythonReceiver { child, port, lines }
@@ -81,7 +132,16 @@ async fn every_type(mock: &mock_jenkins::MockJenkins) {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await; // one scan: created
     mock.world().item_mut("app").unwrap().description = "now described".into();
     let mut w = mock.world();
-    let id = w.enqueue("app", Enqueue { quiet_ms: Some(0), user: Some("Jane Doe".into()), ..Enqueue::default() }).unwrap();
+    let id = w
+        .enqueue(
+            "app",
+            Enqueue {
+                quiet_ms: Some(0),
+                user: Some("Jane Doe".into()),
+                ..Enqueue::default()
+            },
+        )
+        .unwrap();
     let n = w.start(id).unwrap();
     w.finish("app", n, "FAILURE").unwrap();
     w.set_node("agent1", true, false);
@@ -99,7 +159,11 @@ async fn python_parses_every_type(mode: &str) {
     let shim = Shim::start(opts).await;
     every_type(&mock).await;
     eventually("all ten types parsed", || {
-        let seen: Vec<String> = python.parsed().iter().filter_map(|l| l["attributes"]["type"].as_str().map(str::to_owned)).collect();
+        let seen: Vec<String> = python
+            .parsed()
+            .iter()
+            .filter_map(|l| l["attributes"]["type"].as_str().map(str::to_owned))
+            .collect();
         ALL_TYPES.iter().all(|t| seen.iter().any(|s| s == t))
     })
     .await;
@@ -109,7 +173,9 @@ async fn python_parses_every_type(mode: &str) {
     let mut by_type: BTreeMap<String, Value> = BTreeMap::new();
     for line in &parsed {
         assert_eq!(line["ok"], true, "the Python SDK refused an event: {line}");
-        by_type.entry(line["attributes"]["type"].as_str().unwrap().to_string()).or_insert(line.clone());
+        by_type
+            .entry(line["attributes"]["type"].as_str().unwrap().to_string())
+            .or_insert(line.clone());
     }
     for ty in ALL_TYPES {
         let line = &by_type[ty];
@@ -117,20 +183,44 @@ async fn python_parses_every_type(mode: &str) {
         assert_eq!(attrs["specversion"], "1.0", "{ty}");
         assert_eq!(attrs["datacontenttype"], "application/json", "{ty}");
         assert_eq!(attrs["id"].as_str().unwrap().len(), 36, "{ty}: a UUID");
-        assert_eq!(line["sent_time"], false, "{ty}: no time attribute by default");
-        let expected_source = if ty.starts_with("org.jenkinsci.node.") { "node/agent1" } else { "job/app" };
+        assert_eq!(
+            line["sent_time"], false,
+            "{ty}: no time attribute by default"
+        );
+        let expected_source = if ty.starts_with("org.jenkinsci.node.") {
+            "node/agent1"
+        } else {
+            "job/app"
+        };
         assert_eq!(attrs["source"], expected_source, "{ty}");
-        let data = line["data"].as_object().unwrap_or_else(|| panic!("{ty}: data is a JSON object: {line}"));
+        let data = line["data"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{ty}: data is a JSON object: {line}"));
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(keys, expected_keys(ty), "{ty}: field order");
     }
-    assert_eq!(by_type["org.jenkinsci.job.failed"]["data"]["build"]["status"], "FAILURE");
-    assert_eq!(by_type["org.jenkinsci.queue.entered_waiting"]["data"]["startedBy"], "Jane Doe");
-    assert_eq!(by_type["org.jenkinsci.node.offline"]["data"]["nodeName"], "agent1");
-    let content_type = by_type["org.jenkinsci.job.started"]["content_type"].as_str().unwrap().to_string();
+    assert_eq!(
+        by_type["org.jenkinsci.job.failed"]["data"]["build"]["status"],
+        "FAILURE"
+    );
+    assert_eq!(
+        by_type["org.jenkinsci.queue.entered_waiting"]["data"]["startedBy"],
+        "Jane Doe"
+    );
+    assert_eq!(
+        by_type["org.jenkinsci.node.offline"]["data"]["nodeName"],
+        "agent1"
+    );
+    let content_type = by_type["org.jenkinsci.job.started"]["content_type"]
+        .as_str()
+        .unwrap()
+        .to_string();
     match mode {
         "binary" => assert_eq!(content_type, "application/json"),
-        _ => assert!(content_type.starts_with("application/cloudevents+json"), "{content_type}"),
+        _ => assert!(
+            content_type.starts_with("application/cloudevents+json"),
+            "{content_type}"
+        ),
     }
     drop(python.child);
 }

@@ -124,7 +124,11 @@ impl Receiver {
     }
 }
 
-async fn record(State(inbox): State<Arc<Mutex<Inbox>>>, headers: HeaderMap, body: Bytes) -> (StatusCode, HeaderMap) {
+async fn record(
+    State(inbox): State<Arc<Mutex<Inbox>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap) {
     let mut inbox = inbox.lock().unwrap();
     inbox.attempts += 1;
     let mut reply = HeaderMap::new();
@@ -138,7 +142,12 @@ async fn record(State(inbox): State<Arc<Mutex<Inbox>>>, headers: HeaderMap, body
     inbox.received.push(Received {
         headers: headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: body.to_vec(),
     });
@@ -147,7 +156,9 @@ async fn record(State(inbox): State<Arc<Mutex<Inbox>>>, headers: HeaderMap, body
 
 /// A mock Jenkins on a free port.
 pub async fn jenkins(settings: Settings) -> MockJenkins {
-    MockJenkins::start(settings, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    MockJenkins::start(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 /// Options for a fast-polling shim against `jenkins`, delivering to `sinks`.
@@ -177,10 +188,16 @@ impl Shim {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let run_token = token.clone();
         let handle = tokio::spawn(async move {
-            jenkins_event_shim::run::run(config, run_token, Some(tx)).await.unwrap();
+            jenkins_event_shim::run::run(config, run_token, Some(tx))
+                .await
+                .unwrap();
         });
         let health = rx.await.expect("shim started");
-        let shim = Shim { token, health, handle };
+        let shim = Shim {
+            token,
+            health,
+            handle,
+        };
         shim.wait_ready().await;
         shim
     }
@@ -200,7 +217,9 @@ impl Shim {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(format!("http://{}{path}", self.health)).await.unwrap();
+        let r = reqwest::get(format!("http://{}{path}", self.health))
+            .await
+            .unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 

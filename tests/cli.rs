@@ -1,0 +1,232 @@
+//! The binary as a user runs it: exit codes, one-line errors, `--help`, `check`, `once`, and
+//! secrets kept out of every output.
+
+mod util;
+
+use std::process::Output;
+
+use mock_jenkins::{Enqueue, Kind, Settings};
+
+const SHIM: &str = env!("CARGO_BIN_EXE_jenkins-event-shim");
+
+async fn shim(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(SHIM);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("the binary runs")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn bad_value_gets_one_line_naming_the_key_and_exit_code_2() {
+    let out = shim(
+        &[
+            "run",
+            "--jenkins-url",
+            "http://ci/",
+            "--sink",
+            "stdout",
+            "--poll-interval",
+            "often",
+        ],
+        &[],
+    )
+    .await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("poll-interval") && err.contains("500ms"),
+        "{err}"
+    );
+
+    let out = shim(&["run", "--sink", "stdout"], &[]).await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("missing jenkins-url") && err.contains("JENKINS_URL"),
+        "{err}"
+    );
+
+    let out = shim(
+        &["run", "--sink", "ftp://x"],
+        &[("JENKINS_URL", "http://ci/")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("invalid value for sink"));
+}
+
+#[tokio::test]
+async fn help_explains_every_option_with_its_environment_variable() {
+    let out = shim(&["run", "--help"], &[]).await;
+    let (help, _) = text(&out);
+    for (flag, env) in [
+        ("--jenkins-url", "JENKINS_URL"),
+        ("--jenkins-user", "JENKINS_USER"),
+        ("--jenkins-token", "JENKINS_API_TOKEN"),
+        ("--jenkins-token-file", "JENKINS_API_TOKEN_FILE"),
+        ("--sink", "SINK_URL"),
+        ("--poll-interval", "POLL_INTERVAL"),
+        ("--scan-interval", "SCAN_INTERVAL"),
+        ("--state-dir", "STATE_DIR"),
+        ("--listen", "LISTEN"),
+        ("--log-format", "LOG_FORMAT"),
+        ("--config", "SHIM_CONFIG"),
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+        assert!(
+            help.contains(&format!("env: {env}")),
+            "{env} missing from --help"
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_prints_version_identity_and_permissions() {
+    let mock = util::jenkins(Settings {
+        users: vec![("watcher".into(), "t0ken-abc".into())],
+        ..Settings::default()
+    })
+    .await;
+    let url = mock.url();
+    let out = shim(
+        &["check"],
+        &[
+            ("JENKINS_URL", &url),
+            ("JENKINS_USER", "watcher"),
+            ("JENKINS_API_TOKEN", "t0ken-abc"),
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("version 2.150.3"), "{stdout}");
+    assert!(stdout.contains("identity: watcher"), "{stdout}");
+    assert!(stdout.contains("queue and executors readable"), "{stdout}");
+}
+
+#[tokio::test]
+async fn bad_credentials_and_anonymous_access_are_explained_without_the_token() {
+    let mock = util::jenkins(Settings {
+        users: vec![("watcher".into(), "right".into())],
+        ..Settings::default()
+    })
+    .await;
+    let url = mock.url();
+    let out = shim(
+        &["check"],
+        &[
+            ("JENKINS_URL", &url),
+            ("JENKINS_USER", "watcher"),
+            ("JENKINS_API_TOKEN", "wr0ng-s3cret"),
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("401") && stderr.contains("--jenkins-user"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("wr0ng-s3cret") && !stderr.contains("wr0ng-s3cret"));
+
+    let out = shim(&["check"], &[("JENKINS_URL", &url)]).await;
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("403") && stderr.contains("anonymous"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn once_prints_what_changed_over_one_poll_as_json_lines() {
+    let mock = util::jenkins(Settings::default()).await;
+    mock.world().create("app", Kind::Freestyle).unwrap();
+    let url = mock.url();
+    let run = tokio::spawn(async move {
+        shim(&["once", "--poll-interval", "1s"], &[("JENKINS_URL", &url)]).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    mock.world()
+        .enqueue(
+            "app",
+            Enqueue {
+                quiet_ms: Some(60_000),
+                ..Enqueue::default()
+            },
+        )
+        .unwrap();
+    let out = run.await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["type"], "org.jenkinsci.queue.entered_waiting");
+    assert_eq!(lines[0]["data"]["startedBy"], "TIMER");
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_logs_of_a_failing_run() {
+    let mock = util::jenkins(Settings {
+        users: vec![("watcher".into(), "right".into())],
+        ..Settings::default()
+    })
+    .await;
+    let url = mock.url();
+    let dir = std::env::temp_dir().join(format!("shim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "v3ry-s3cret-t0ken\n").unwrap();
+    let mut child = tokio::process::Command::new(SHIM)
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "--sink",
+            "stdout",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "200ms",
+        ])
+        .env("JENKINS_URL", &url)
+        .env("JENKINS_USER", "watcher")
+        .env("JENKINS_API_TOKEN_FILE", &token_file)
+        .env("LOG_LEVEL", "debug")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // SIGTERM: the shim stops by itself and exits 0.
+    let pid = child.id().unwrap().to_string();
+    let status = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("401"), "the failure is logged: {stderr}");
+    assert!(!stderr.contains("v3ry-s3cret-t0ken") && !stdout.contains("v3ry-s3cret-t0ken"));
+    for line in stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("JSON log line: {line}"));
+    }
+}
