@@ -191,7 +191,7 @@ async fn the_token_never_appears_in_logs_of_a_failing_run() {
     std::fs::create_dir_all(&dir).unwrap();
     let token_file = dir.join("token");
     std::fs::write(&token_file, "v3ry-s3cret-t0ken\n").unwrap();
-    let mut child = tokio::process::Command::new(SHIM)
+    let child = tokio::process::Command::new(SHIM)
         .args([
             "--log-format",
             "json",

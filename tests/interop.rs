@@ -131,21 +131,22 @@ async fn every_type(mock: &mock_jenkins::MockJenkins) {
     mock.world().create("app", Kind::Freestyle).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await; // one scan: created
     mock.world().item_mut("app").unwrap().description = "now described".into();
-    let mut w = mock.world();
-    let id = w
-        .enqueue(
-            "app",
-            Enqueue {
-                quiet_ms: Some(0),
-                user: Some("Jane Doe".into()),
-                ..Enqueue::default()
-            },
-        )
-        .unwrap();
-    let n = w.start(id).unwrap();
-    w.finish("app", n, "FAILURE").unwrap();
-    w.set_node("agent1", true, false);
-    drop(w);
+    {
+        let mut w = mock.world();
+        let id = w
+            .enqueue(
+                "app",
+                Enqueue {
+                    quiet_ms: Some(0),
+                    user: Some("Jane Doe".into()),
+                    ..Enqueue::default()
+                },
+            )
+            .unwrap();
+        let n = w.start(id).unwrap();
+        w.finish("app", n, "FAILURE").unwrap();
+        w.set_node("agent1", true, false);
+    }
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     mock.world().set_node("agent1", false, false);
 }
