@@ -15,7 +15,7 @@ use crate::jenkins;
 use crate::poller::Poller;
 use crate::serve::{self, Health};
 use crate::sink::{Dispatcher, Sink};
-use crate::store::Outbox;
+use crate::store::{Outbox, SavedEvent, Snapshot, StateFile, StoreError};
 use crate::telemetry::{self, Telemetry};
 use crate::watch::State;
 
@@ -37,6 +37,80 @@ pub enum RunError {
     /// The HTTP client could not be built (TLS backend).
     #[error("cannot build an HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The state file cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The state file and what it needs to write a snapshot.
+struct Persistence {
+    file: StateFile,
+    controller: String,
+    sinks: Vec<String>,
+}
+
+impl Persistence {
+    fn save(&self, state: &State, outbox: &Outbox) -> Result<(), StoreError> {
+        let (entries, acked) = outbox.snapshot();
+        let events = entries
+            .into_iter()
+            .map(|e| SavedEvent {
+                event: (*e.event).clone(),
+                job: e.job,
+            })
+            .collect();
+        let acked = self.sinks.iter().cloned().zip(acked).collect();
+        self.file.save(&Snapshot::new(
+            self.controller.clone(),
+            state.clone(),
+            events,
+            acked,
+        ))
+    }
+}
+
+/// Opens the state file and restores the cursor and the outbox from it.
+fn restore(config: &Config, outbox: &Outbox) -> Result<(Option<Persistence>, State), StoreError> {
+    let Some(dir) = &config.state_dir else {
+        tracing::warn!(
+            "no --state-dir: state is in memory only; events not yet delivered are lost on exit, and a restart begins again at \"now\""
+        );
+        return Ok((None, State::default()));
+    };
+    let controller = config.jenkins.url.to_string();
+    let sinks: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
+    let (file, snapshot) = StateFile::open(dir)?;
+    let mut state = State::default();
+    match snapshot {
+        None => tracing::info!(path = %file.path().display(), "no saved state: starting from now"),
+        Some(s) if s.controller != controller => tracing::warn!(
+            path = %file.path().display(),
+            saved_for = %s.controller,
+            "saved state belongs to another Jenkins URL: starting from now"
+        ),
+        Some(s) => {
+            let acked: Vec<usize> = sinks
+                .iter()
+                .map(|n| s.acked.get(n).copied().unwrap_or(0))
+                .collect();
+            let waiting = s.outbox.len();
+            outbox.restore(
+                s.outbox.into_iter().map(|e| (e.event, e.job)).collect(),
+                &acked,
+                crate::poller::now_ms(),
+            );
+            state = s.state;
+            tracing::info!(path = %file.path().display(), waiting, "resuming from saved state");
+        }
+    }
+    Ok((
+        Some(Persistence {
+            file,
+            controller,
+            sinks,
+        }),
+        state,
+    ))
 }
 
 /// Runs until `shutdown` is cancelled. `ready` is told the bound health address.
@@ -102,15 +176,11 @@ pub async fn run(
         listen = %addr,
         "jenkins-event-shim starting"
     );
-    if config.state_dir.is_none() {
-        tracing::warn!(
-            "no --state-dir: state is in memory only; events not yet delivered are lost on exit, and a restart begins again at \"now\""
-        );
-    }
+    let (persistence, state) = restore(&config, &outbox)?;
 
     let mut poller = Poller::new(
         client,
-        State::default(),
+        state,
         config.encoder.clone(),
         config.folder_depth,
         config.scan_interval,
@@ -139,6 +209,12 @@ pub async fn run(
                     telemetry::OutboxOverflow { dropped, sinks }.emit(&telemetry);
                 }
                 telemetry::OutboxDepth(outbox.depth()).emit(&telemetry);
+                if let Some(p) = &persistence {
+                    // The tick's cursor and its events, in one atomic write.
+                    if let Err(e) = p.save(poller.state(), &outbox) {
+                        tracing::error!("saving state failed (events stay in memory): {e}");
+                    }
+                }
             }
             Err(e) => {
                 // Log a failure once, and again only when it changes (no log flood).
@@ -157,6 +233,11 @@ pub async fn run(
     delivery.cancel();
     tracker.close();
     tracker.wait().await;
+    if let Some(p) = &persistence {
+        if let Err(e) = p.save(poller.state(), &outbox) {
+            tracing::error!("saving state at shutdown failed: {e}");
+        }
+    }
     serving.cancel();
     let _ = server.await;
     tracing::info!(undelivered = outbox.depth(), "stopped");

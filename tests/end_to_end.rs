@@ -809,3 +809,53 @@ mod simulated {
         shim.stop().await;
     }
 }
+
+/// `--state-dir`: the cursor and the outbox survive a restart of the shim.
+mod state_dir {
+    use super::*;
+
+    #[tokio::test]
+    async fn restart_resumes_from_the_cursor_and_delivers_what_waited_with_the_same_ids() {
+        let dir = std::env::temp_dir().join(format!("shim-e2e-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        rx.fail_next(10_000, 503, None);
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.state_dir = Some(dir.clone());
+        let first = Shim::start(opts.clone()).await;
+        let run = |mock: &mock_jenkins::MockJenkins| {
+            let mut w = mock.world();
+            let id = w.enqueue("app", user("x")).unwrap();
+            let n = w.start(id).unwrap();
+            w.finish("app", n, "SUCCESS").unwrap();
+        };
+        run(&mock);
+        util::eventually("delivery attempted", || rx.attempts() >= 2).await;
+        settle().await;
+        first.stop().await;
+        // While the shim is down, another build runs from start to end.
+        run(&mock);
+        rx.heal();
+        let second = Shim::start(opts).await;
+        rx.wait_for("both builds", |r| r.len() >= 10).await;
+        settle().await;
+        let got = rx.received();
+        assert_eq!(got.len(), 10, "nothing lost, nothing twice");
+        let mut ids: Vec<&str> = got.iter().map(|r| r.header("ce-id").unwrap()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 10);
+        let lifecycle = [
+            "queue.entered_waiting",
+            "queue.left",
+            "job.started",
+            "job.completed",
+            "job.finalized",
+        ];
+        assert_eq!(rx.types_for("job/app"), [lifecycle, lifecycle].concat());
+        assert!(dir.join("state.json").exists());
+        second.stop().await;
+    }
+}

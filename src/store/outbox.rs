@@ -117,6 +117,41 @@ impl Outbox {
         inner.entries.iter().filter(|e| e.seq >= cursor).count()
     }
 
+    /// Everything waiting, oldest first, and per sink how many of those it has acknowledged.
+    pub fn snapshot(&self) -> (Vec<Entry>, Vec<usize>) {
+        let inner = self.inner.lock().expect("outbox lock");
+        let first = inner.entries.front().map_or(inner.next_seq, |e| e.seq);
+        let acked = inner
+            .cursors
+            .iter()
+            .map(|c| c.saturating_sub(first) as usize)
+            .collect();
+        (inner.entries.iter().cloned().collect(), acked)
+    }
+
+    /// Refills an empty outbox from a saved one; `acked[i]` leading entries are done for sink i.
+    pub fn restore(&self, events: Vec<(Event, Option<String>)>, acked: &[usize], now: i64) {
+        let mut inner = self.inner.lock().expect("outbox lock");
+        assert!(inner.entries.is_empty(), "restore into a fresh outbox only");
+        for (event, job) in events {
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.entries.push_back(Entry {
+                seq,
+                event: Arc::new(event),
+                job,
+                appended_at: now,
+            });
+        }
+        for (cursor, done) in inner.cursors.iter_mut().zip(acked) {
+            *cursor = *done as u64;
+        }
+        let low = inner.cursors.iter().copied().min().unwrap_or(0);
+        while inner.entries.front().is_some_and(|e| e.seq < low) {
+            inner.entries.pop_front();
+        }
+    }
+
     /// Waits until something is appended (register before checking `pending` to not miss one).
     pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
         self.appended.notified()
