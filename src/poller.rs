@@ -12,7 +12,7 @@ use cloudevents::{AttributesReader, Event};
 use futures::StreamExt;
 
 use crate::event::Encoder;
-use crate::jenkins::model::{Build, ComputerSet, JobNode, JobTree, QueueItem, QueueList};
+use crate::jenkins::model::{ComputerSet, JobTree, QueueList};
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
 use crate::telemetry::{self, Telemetry};
@@ -182,54 +182,19 @@ impl Poller {
                 },
                 ..Observation::default()
             };
-            let c = &self.client;
-            let t = &self.telemetry;
-            let build_tree = tree::BUILD;
-            obs.builds = futures::stream::iter(builds)
-                .map(|b| async move {
-                    let r = fetch::<Build>(
-                        c,
-                        t,
-                        "build",
-                        &format!("{}api/json", b.path()),
-                        Some(build_tree),
-                    )
-                    .await;
-                    (b, fetched(r))
-                })
-                .buffered(READ_CONCURRENCY)
-                .collect()
-                .await;
-            obs.left_items = futures::stream::iter(items)
-                .map(|id| async move {
-                    let r = fetch::<QueueItem>(
-                        c,
-                        t,
-                        "queue_item",
-                        &format!("queue/item/{id}/api/json"),
-                        Some(tree::QUEUE_ITEM),
-                    )
-                    .await;
-                    (id, fetched(r))
-                })
-                .buffered(READ_CONCURRENCY)
-                .collect()
-                .await;
-            obs.jobs = futures::stream::iter(jobs)
-                .map(|p| async move {
-                    let r = fetch::<JobNode>(
-                        c,
-                        t,
-                        "job",
-                        &format!("{p}api/json"),
-                        Some(tree::JOB_FIELDS),
-                    )
-                    .await;
-                    (p, fetched(r))
-                })
-                .buffered(READ_CONCURRENCY)
-                .collect()
-                .await;
+            let (c, t) = (&self.client, &self.telemetry);
+            obs.builds = read_all(c, t, builds, "build", Some(tree::BUILD), |b| {
+                format!("{}api/json", b.path())
+            })
+            .await;
+            obs.left_items = read_all(c, t, items, "queue_item", Some(tree::QUEUE_ITEM), |id| {
+                format!("queue/item/{id}/api/json")
+            })
+            .await;
+            obs.jobs = read_all(c, t, jobs, "job", Some(tree::JOB_FIELDS), |p| {
+                format!("{p}api/json")
+            })
+            .await;
             let mut configs_read = Vec::new();
             for p in configs {
                 let r = c.get_text(&format!("{p}config.xml")).await;
@@ -295,6 +260,28 @@ async fn fetch<T: serde::de::DeserializeOwned>(
         Err(error) => telemetry::JenkinsRequestFailed { endpoint, error }.emit(t),
     }
     result
+}
+
+/// Reads one JSON object per key, [`READ_CONCURRENCY`] at a time, results in key order.
+async fn read_all<K: Clone, T: serde::de::DeserializeOwned>(
+    client: &Client,
+    t: &Telemetry,
+    keys: Vec<K>,
+    endpoint: &'static str,
+    tree: Option<&str>,
+    path: impl Fn(&K) -> String,
+) -> Vec<(K, Fetched<T>)> {
+    futures::stream::iter(keys)
+        .map(|key| {
+            let path = path(&key);
+            async move {
+                let r = fetch::<T>(client, t, endpoint, &path, tree).await;
+                (key, fetched(r))
+            }
+        })
+        .buffered(READ_CONCURRENCY)
+        .collect()
+        .await
 }
 
 fn fetched<T>(result: Result<(T, jenkins::Meta), jenkins::Error>) -> Fetched<T> {

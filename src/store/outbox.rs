@@ -35,6 +35,21 @@ struct Inner {
     capacity: usize,
 }
 
+impl Inner {
+    fn push(&mut self, events: Vec<(Event, Option<String>)>, now: i64) {
+        for (event, job) in events {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.entries.push_back(Entry {
+                seq,
+                event: Arc::new(event),
+                job,
+                appended_at: now,
+            });
+        }
+    }
+}
+
 /// The outbox shared by the poller (appends) and the dispatchers (read, acknowledge).
 #[derive(Debug)]
 pub struct Outbox {
@@ -63,16 +78,7 @@ impl Outbox {
             return 0;
         }
         let mut inner = self.inner.lock().expect("outbox lock");
-        for (event, job) in events {
-            let seq = inner.next_seq;
-            inner.next_seq += 1;
-            inner.entries.push_back(Entry {
-                seq,
-                event: Arc::new(event),
-                job,
-                appended_at: now,
-            });
-        }
+        inner.push(events, now);
         let mut dropped = 0;
         while inner.entries.len() > inner.capacity {
             let gone = inner.entries.pop_front().expect("len > capacity > 0");
@@ -133,16 +139,7 @@ impl Outbox {
     pub fn restore(&self, events: Vec<(Event, Option<String>)>, acked: &[usize], now: i64) {
         let mut inner = self.inner.lock().expect("outbox lock");
         assert!(inner.entries.is_empty(), "restore into a fresh outbox only");
-        for (event, job) in events {
-            let seq = inner.next_seq;
-            inner.next_seq += 1;
-            inner.entries.push_back(Entry {
-                seq,
-                event: Arc::new(event),
-                job,
-                appended_at: now,
-            });
-        }
+        inner.push(events, now);
         for (cursor, done) in inner.cursors.iter_mut().zip(acked) {
             *cursor = *done as u64;
         }
