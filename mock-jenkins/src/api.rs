@@ -1,9 +1,10 @@
-//! The HTTP face: Jenkins' REST routes, its auth semantics and headers, and fault injection.
+//! The HTTP face: Jenkins' REST routes (read and write), its auth and CSRF semantics and
+//! headers, fault injection, and the control API under `/mock/`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -11,18 +12,38 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::render;
-use crate::tree::{Sel, Tree};
-use crate::world::{FaultKind, World};
+use crate::tree::{Malformed, Sel, Tree};
+use crate::world::{Build, Enqueue, FaultKind, Item, World, WorldError};
 
 /// The world behind a lock. A std mutex: every critical section is short and never awaits.
 pub type Shared = Arc<Mutex<World>>;
+
+/// Largest request body accepted (config.xml, control actions).
+const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The router.
 pub fn router(world: Shared) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
         .with_state(world)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+}
+
+/// Who is asking.
+enum Caller {
+    Anonymous,
+    /// Authenticated with an API token: exempt from crumbs, as in Jenkins.
+    Token(String),
+}
+
+impl Caller {
+    fn name(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Token(u) => Some(u),
+        }
+    }
 }
 
 async fn handle(
@@ -31,13 +52,17 @@ async fn handle(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    if path.starts_with("/mock/") {
+        return control(&world, &method, &path, &body);
+    }
     let fault = world.lock().expect("world lock").take_fault(&path);
     if let Some(FaultKind::Delay(ms)) = fault {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    let w = world.lock().expect("world lock");
+    let mut w = world.lock().expect("world lock");
     let mut response = match fault {
         Some(FaultKind::Status(code)) => html(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -45,12 +70,29 @@ async fn handle(
         ),
         Some(FaultKind::Garbage) => (
             StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
             "<html><body>Please wait while Jenkins is getting ready",
         )
             .into_response(),
+        Some(FaultKind::Reset) => reset(),
         _ => match authenticate(&w, &headers) {
             Err(response) => *response,
-            Ok(user) => route(&w, &method, &path, &query, user.as_deref()),
+            Ok(caller) => {
+                let request = Request {
+                    path: &path,
+                    query: &query,
+                    headers: &headers,
+                    body: &body,
+                    caller: &caller,
+                };
+                if method == Method::POST {
+                    post(&mut w, &request)
+                } else if method == Method::GET || method == Method::HEAD {
+                    get(&w, &request)
+                } else {
+                    html(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+                }
+            }
         },
     };
     let h = response.headers_mut();
@@ -64,9 +106,34 @@ async fn handle(
     response
 }
 
+/// A response whose body fails after it started: the client sees the connection break.
+fn reset() -> Response {
+    let stream = futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(Bytes::from_static(b"{\"_class\":")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset",
+        )),
+    ]);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+struct Request<'a> {
+    path: &'a str,
+    query: &'a HashMap<String, String>,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    caller: &'a Caller,
+}
+
 /// Jenkins' rules: no credentials → anonymous (refused with 403 when users exist), bad
 /// credentials → 401 with a Basic challenge.
-fn authenticate(world: &World, headers: &HeaderMap) -> Result<Option<String>, Box<Response>> {
+fn authenticate(world: &World, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     let supplied = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -78,12 +145,16 @@ fn authenticate(world: &World, headers: &HeaderMap) -> Result<Option<String>, Bo
         })
         .and_then(|b| String::from_utf8(b).ok());
     match supplied {
-        None if world.settings.users.is_empty() => Ok(None),
+        None if world.settings.users.is_empty() => Ok(Caller::Anonymous),
         None => {
             let mut r = html(StatusCode::FORBIDDEN, "Authentication required");
             r.headers_mut().insert(
                 "x-you-are-authenticated-as",
                 HeaderValue::from_static("anonymous"),
+            );
+            r.headers_mut().insert(
+                "x-required-permission",
+                HeaderValue::from_static("hudson.model.Hudson.Read"),
             );
             Err(Box::new(r))
         }
@@ -95,7 +166,7 @@ fn authenticate(world: &World, headers: &HeaderMap) -> Result<Option<String>, Bo
                 .iter()
                 .any(|(u, t)| u == user && t == token)
             {
-                Ok(Some(user.to_string()))
+                Ok(Caller::Token(user.to_string()))
             } else {
                 let mut r = html(StatusCode::UNAUTHORIZED, "Invalid password/token for user");
                 r.headers_mut().insert(
@@ -112,7 +183,11 @@ fn html(status: StatusCode, text: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html;charset=utf-8")],
-        format!("<html><head><title>Error {}</title></head><body><h2>HTTP ERROR {}</h2><p>{text}</p></body></html>", status.as_u16(), status.as_u16()),
+        format!(
+            "<html><head><title>Error {}</title></head><body><h2>HTTP ERROR {}</h2><p>{text}</p></body></html>",
+            status.as_u16(),
+            status.as_u16()
+        ),
     )
         .into_response()
 }
@@ -130,27 +205,61 @@ fn not_found() -> Response {
     html(StatusCode::NOT_FOUND, "Not Found")
 }
 
-fn route(
-    w: &World,
-    method: &Method,
-    path: &str,
-    query: &HashMap<String, String>,
-    user: Option<&str>,
-) -> Response {
-    let segments: Vec<String> = path
-        .split('/')
+fn world_error(e: WorldError) -> Response {
+    match e {
+        WorldError::NoItem(_) | WorldError::NoBuild(..) | WorldError::NoQueueItem(_) => {
+            html(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        WorldError::Exists(_) => html(
+            StatusCode::BAD_REQUEST,
+            &format!("A job already exists with the name: {e}"),
+        ),
+        WorldError::Invalid(_) => html(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// Path segments, percent-decoded.
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()
                 .into_owned()
         })
-        .collect();
-    let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
-    if method != Method::GET {
-        return html(StatusCode::METHOD_NOT_ALLOWED, "Only GET is simulated here");
+        .collect()
+}
+
+/// `job/a/job/b/rest…` → (`a/b`, rest).
+fn split_job<'s>(seg: &'s [&'s str]) -> (String, &'s [&'s str]) {
+    let mut names = Vec::new();
+    let mut rest = seg;
+    while let ["job", name, tail @ ..] = rest {
+        names.push(*name);
+        rest = tail;
     }
-    let tree = match query.get("tree").map(|t| Tree::parse(t)) {
+    (names.join("/"), rest)
+}
+
+/// Serves a rendered object as `api/json` or `api/xml`.
+fn api(format: &str, result: Result<Value, Malformed>) -> Response {
+    match result {
+        Ok(v) if format == "xml" => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/xml;charset=utf-8")],
+            crate::xml::render(&v),
+        )
+            .into_response(),
+        Ok(v) => json(v),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("javax.servlet.ServletException: {e}"),
+        ),
+    }
+}
+
+fn get(w: &World, r: &Request) -> Response {
+    let tree = match r.query.get("tree").map(|t| Tree::parse(t)) {
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
             return html(
@@ -160,85 +269,276 @@ fn route(
         }
         None => None,
     };
-    let depth = query.get("depth").and_then(|d| d.parse().ok()).unwrap_or(0);
+    let depth = r
+        .query
+        .get("depth")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
     let sel = match &tree {
         Some(t) => Sel::Tree(t),
         None => Sel::Depth(depth),
     };
-    let result = match seg.as_slice() {
-        [] | ["api", "json"] => render::root(w, sel),
-        ["queue", "api", "json"] => render::queue(w, sel),
-        ["queue", "item", id, "api", "json"] => {
+    let owned = segments(r.path);
+    let seg: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let caller = r.caller.name();
+    match seg.as_slice() {
+        [] => api("json", render::root(w, sel)),
+        ["api", f @ ("json" | "xml")] => api(f, render::root(w, sel)),
+        ["queue", "api", f @ ("json" | "xml")] => api(f, render::queue(w, sel)),
+        ["queue", "item", id, "api", f @ ("json" | "xml")] => {
             let Ok(id) = id.parse::<u64>() else {
                 return not_found();
             };
             match (w.queue.get(&id), w.left.get(&id)) {
-                (Some(q), _) => render::queue_item(w, q, None, sel),
-                (None, Some(l)) => render::queue_item(w, &l.entry, Some(l), sel),
-                _ => return not_found(),
+                (Some(q), _) => api(f, render::queue_item(w, q, None, sel)),
+                (None, Some(l)) => api(f, render::queue_item(w, &l.entry, Some(l), sel)),
+                _ => not_found(),
             }
         }
-        ["computer", "api", "json"] => render::computers(w, sel),
-        ["whoAmI", "api", "json"] => render::who_am_i(w, user, sel),
-        ["crumbIssuer", "api", "json"] => Ok(serde_json::json!({
-            "_class": "hudson.security.csrf.DefaultCrumbIssuer",
-            "crumb": format!("{}-crumb", w.session), "crumbRequestField": "Jenkins-Crumb"})),
-        ["job", ..] => return job_route(w, &seg, sel),
-        _ => return not_found(),
-    };
-    match result {
-        Ok(v) => json(v),
-        Err(e) => html(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("javax.servlet.ServletException: {e}"),
-        ),
+        ["computer", "api", f @ ("json" | "xml")] => api(f, render::computers(w, sel)),
+        ["computer", name, "api", f @ ("json" | "xml")] => match node_index(w, name) {
+            Some(i) => api(f, render::computer(w, &w.nodes[i], sel)),
+            None => not_found(),
+        },
+        ["whoAmI", "api", f @ ("json" | "xml")] => api(f, render::who_am_i(w, caller, sel)),
+        ["me", "api", f @ ("json" | "xml")] => match caller {
+            Some(user) => api(f, render::user(w, user, sel)),
+            None => html(StatusCode::FORBIDDEN, "anonymous has no user record"),
+        },
+        ["crumbIssuer", "api", f @ ("json" | "xml")] => api(f, Ok(crumb(w))),
+        ["job", ..] => get_job(w, &seg, sel),
+        _ => not_found(),
     }
 }
 
-fn job_route(w: &World, seg: &[&str], sel: Sel) -> Response {
-    let mut names = Vec::new();
-    let mut rest = seg;
-    while let ["job", name, tail @ ..] = rest {
-        names.push(*name);
-        rest = tail;
+fn crumb(w: &World) -> Value {
+    serde_json::json!({"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumb_value(w), "crumbRequestField": "Jenkins-Crumb"})
+}
+
+fn crumb_value(w: &World) -> String {
+    format!("{}c0ffee", w.session)
+}
+
+/// `(master)` and `(built-in)` name the built-in node in URLs.
+fn node_index(w: &World, name: &str) -> Option<usize> {
+    match name {
+        "(master)" | "(built-in)" => Some(0),
+        name => w
+            .nodes
+            .iter()
+            .position(|n| n.name == name && !n.name.is_empty()),
     }
-    let full = names.join("/");
+}
+
+fn build_of<'i>(item: &'i Item, n: &str) -> Option<&'i Build> {
+    match n {
+        "lastBuild" => item.builds.values().next_back(),
+        n => item.builds.get(&n.parse().ok()?),
+    }
+}
+
+fn get_job(w: &World, seg: &[&str], sel: Sel) -> Response {
+    let (full, rest) = split_job(seg);
     let Some(item) = w.items.get(&full) else {
         return not_found();
     };
-    let build_of = |n: &str| -> Option<&crate::world::Build> {
-        match n {
-            "lastBuild" => item.builds.values().next_back(),
-            n => item.builds.get(&n.parse().ok()?),
-        }
-    };
-    let result = match rest {
-        ["api", "json"] | [] => render::item(w, item, sel),
-        ["config.xml"] => {
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/xml")],
-                item.config_xml.clone(),
+    match rest {
+        [] => api("json", render::item(w, item, sel)),
+        ["api", f @ ("json" | "xml")] => api(f, render::item(w, item, sel)),
+        ["config.xml"] => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/xml")],
+            item.config_xml.clone(),
+        )
+            .into_response(),
+        [n, "api", f @ ("json" | "xml")] => match build_of(item, n) {
+            Some(b) => api(f, render::build(w, item, b, sel)),
+            None => not_found(),
+        },
+        [n, "consoleText"] => match build_of(item, n) {
+            Some(b) => format!(
+                "Started\n{}\nFinished: {}\n",
+                "mock-jenkins",
+                b.result.as_deref().unwrap_or("")
             )
-                .into_response();
-        }
-        [n, "api", "json"] => match build_of(n) {
-            Some(b) => render::build(w, item, b, sel),
-            None => return not_found(),
+            .into_response(),
+            None => not_found(),
         },
         [n, "wfapi", "describe"] if item.kind == crate::world::Kind::Pipeline => {
-            match build_of(n) {
-                Some(b) => Ok(render::describe(item, b)),
-                None => return not_found(),
+            match build_of(item, n) {
+                Some(b) => json(render::describe(item, b)),
+                None => not_found(),
             }
         }
+        _ => not_found(),
+    }
+}
+
+fn post(w: &mut World, r: &Request) -> Response {
+    // CSRF: POSTs need the crumb, except from callers authenticated with an API token.
+    if matches!(r.caller, Caller::Anonymous) {
+        let sent = r.headers.get("jenkins-crumb").and_then(|v| v.to_str().ok());
+        if sent != Some(crumb_value(w).as_str()) {
+            return html(
+                StatusCode::FORBIDDEN,
+                "No valid crumb was included in the request",
+            );
+        }
+    }
+    let owned = segments(r.path);
+    let seg: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let body = String::from_utf8_lossy(r.body).into_owned();
+    let result: Result<Response, WorldError> = match seg.as_slice() {
+        ["queue", "cancelItem"] => {
+            let id = r.query.get("id").and_then(|i| i.parse().ok()).unwrap_or(0);
+            w.cancel(id)
+                .map(|()| StatusCode::NO_CONTENT.into_response())
+        }
+        ["computer", "doCreateItem"] => {
+            let name = r.query.get("name").cloned().unwrap_or_default();
+            w.set_node(&name, false, false);
+            Ok(StatusCode::OK.into_response())
+        }
+        ["computer", name, "toggleOffline"] => match node_index(w, name) {
+            Some(i) => {
+                let node = &mut w.nodes[i];
+                node.temporarily_offline = !node.temporarily_offline;
+                Ok(StatusCode::OK.into_response())
+            }
+            None => Err(WorldError::Invalid(format!("no node {name}"))),
+        },
+        ["computer", name, "doDelete"] => {
+            let name = name.to_string();
+            w.remove_node(&name);
+            Ok(StatusCode::OK.into_response())
+        }
+        ["createItem"] | ["job", .., "createItem"] => {
+            let (folder, _) = split_job(&seg);
+            match r.query.get("name") {
+                None => Err(WorldError::Invalid(
+                    "Query parameter 'name' is required".into(),
+                )),
+                Some(name) => {
+                    let full = if folder.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{folder}/{name}")
+                    };
+                    if !folder.is_empty() && !w.items.contains_key(&folder) {
+                        Err(WorldError::NoItem(folder))
+                    } else if r.query.get("mode").map(String::as_str) == Some("copy") {
+                        let from = r.query.get("from").cloned().unwrap_or_default();
+                        let source = if folder.is_empty() {
+                            from
+                        } else {
+                            format!("{folder}/{from}")
+                        };
+                        let xml = w.items.get(&source).map(|i| i.config_xml.clone());
+                        match xml {
+                            Some(xml) => w
+                                .create_from_xml(&full, &xml)
+                                .map(|()| StatusCode::OK.into_response()),
+                            None => Err(WorldError::NoItem(source)),
+                        }
+                    } else {
+                        w.create_from_xml(&full, &body)
+                            .map(|()| StatusCode::OK.into_response())
+                    }
+                }
+            }
+        }
+        ["job", ..] => post_job(w, &seg, r, &body),
         _ => return not_found(),
     };
-    match result {
-        Ok(v) => json(v),
-        Err(e) => html(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("javax.servlet.ServletException: {e}"),
-        ),
+    result.unwrap_or_else(world_error)
+}
+
+fn post_job(w: &mut World, seg: &[&str], r: &Request, body: &str) -> Result<Response, WorldError> {
+    let (full, rest) = split_job(seg);
+    if !w.items.contains_key(&full) {
+        return Err(WorldError::NoItem(full));
+    }
+    match rest {
+        ["config.xml"] => w
+            .reconfigure(&full, body)
+            .map(|()| StatusCode::OK.into_response()),
+        ["build"] | ["buildWithParameters"] => {
+            let mut params: Vec<(String, String)> = r
+                .query
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "delay" | "token" | "cause"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            params.sort();
+            let quiet_ms = r
+                .query
+                .get("delay")
+                .and_then(|d| humantime::parse_duration(&d.replace("sec", "s")).ok())
+                .map(|d| d.as_millis() as i64);
+            let plan = Some(w.item_mut(&full)?.plan.clone());
+            let user = r.caller.name().map(str::to_owned);
+            let id = w.enqueue(
+                &full,
+                Enqueue {
+                    quiet_ms,
+                    user,
+                    params,
+                    plan,
+                },
+            )?;
+            let location = format!("{}queue/item/{id}/", w.root_url);
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+        }
+        ["doDelete"] => w.delete(&full).map(|()| StatusCode::OK.into_response()),
+        ["enable"] | ["disable"] => {
+            w.item_mut(&full)?.disabled = rest == ["disable"];
+            Ok(StatusCode::OK.into_response())
+        }
+        [n, "stop"] => {
+            let n = n
+                .parse()
+                .map_err(|_| WorldError::NoBuild(full.clone(), 0))?;
+            w.stop(&full, n).map(|()| StatusCode::OK.into_response())
+        }
+        [n, "doDelete"] => {
+            let n = n
+                .parse()
+                .map_err(|_| WorldError::NoBuild(full.clone(), 0))?;
+            w.delete_build(&full, n)
+                .map(|()| StatusCode::OK.into_response())
+        }
+        _ => Ok(not_found()),
+    }
+}
+
+/// `/mock/do`, `/mock/scenario`, `/mock/state`.
+fn control(world: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
+    match (method.as_str(), path) {
+        ("GET", "/mock/state") => json(crate::control::state(&world.lock().expect("world lock"))),
+        ("POST", "/mock/do") => match serde_json::from_slice::<crate::control::Action>(body) {
+            Ok(action) => {
+                match crate::control::apply(&mut world.lock().expect("world lock"), action) {
+                    Ok(v) => json(v),
+                    Err(e) => world_error(e),
+                }
+            }
+            Err(e) => html(StatusCode::BAD_REQUEST, &format!("invalid action: {e}")),
+        },
+        ("POST", "/mock/scenario") => {
+            match serde_json::from_slice::<crate::control::Scenario>(body) {
+                Ok(scenario) => match scenario.validate() {
+                    Ok(()) => {
+                        tokio::spawn(
+                            scenario
+                                .play(world.clone(), tokio_util::sync::CancellationToken::new()),
+                        );
+                        StatusCode::ACCEPTED.into_response()
+                    }
+                    Err(e) => world_error(e),
+                },
+                Err(e) => html(StatusCode::BAD_REQUEST, &format!("invalid scenario: {e}")),
+            }
+        }
+        _ => not_found(),
     }
 }

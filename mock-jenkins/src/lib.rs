@@ -2,7 +2,9 @@
 //!
 //! - [`world`]: the simulated controller (jobs, builds, queue, nodes) and how time moves it.
 //! - [`render`] + [`tree`]: the JSON Jenkins would serve, honouring `tree=` and `depth=`.
-//! - [`api`]: the HTTP routes, Jenkins' auth semantics and headers, injected faults.
+//! - [`api`]: the HTTP routes (read and write), Jenkins' auth and CSRF semantics, headers,
+//!   injected faults; [`xml`] writes `/api/xml`, [`config`] reads `config.xml`.
+//! - [`control`]: the control API and scenario files.
 //! - [`sim`]: a traffic simulator for demos and load.
 //!
 //! [`MockJenkins::start`] runs it in-process (for tests and the shim's demo); the
@@ -10,10 +12,13 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod config;
+pub mod control;
 pub mod render;
 pub mod sim;
 pub mod tree;
 pub mod world;
+pub mod xml;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -3,9 +3,13 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use mock_jenkins::{MockJenkins, Settings, sim};
+use mock_jenkins::{MockJenkins, Settings, control, sim};
 
-/// A Jenkins stand-in that speaks the REST and queue API a watcher reads.
+/// A Jenkins stand-in that speaks the REST and queue API a watcher reads: jobs, folders,
+/// multibranch branches, pipelines, the queue and its left items, executors, users with API
+/// tokens, CSRF crumbs, /api/json and /api/xml with tree= and depth=, config.xml, and the write
+/// calls real clients make. Script it with the control API (POST /mock/do, /mock/scenario,
+/// GET /mock/state) or a scenario file, or let it simulate traffic.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -30,6 +34,21 @@ struct Cli {
     /// Random seed of the simulation.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Share of simulated builds that fail.
+    #[arg(long, default_value_t = 0.2)]
+    failure_rate: f64,
+    /// Play a scenario file (JSON: {"steps": [{"at": "1s", "do": "build", "job": "app"}, ...]}).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<std::path::PathBuf>,
+    /// How long builds stay in post-production (result set, still on the executor).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    post_production: std::time::Duration,
+    /// How long a left queue item has no executable yet (Jenkins' left-item race).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    left_race: std::time::Duration,
+    /// Keep at most this many builds per job (a build discarder).
+    #[arg(long)]
+    max_builds: Option<usize>,
 }
 
 #[tokio::main]
@@ -46,10 +65,32 @@ async fn main() -> std::io::Result<()> {
             None => (u.clone(), String::new()),
         })
         .collect();
+    let scenario = match &cli.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let scenario: control::Scenario = serde_json::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            scenario.validate().map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            Some(scenario)
+        }
+        None => None,
+    };
     let settings = Settings {
         version: cli.jenkins_version,
         users,
-        ..Settings::default()
+        post_production_ms: cli.post_production.as_millis() as i64,
+        left_race_ms: cli.left_race.as_millis() as i64,
+        max_builds_per_job: cli.max_builds.or(cli.simulate.then_some(50)),
     };
     let mock = MockJenkins::start(settings, cli.listen).await?;
     eprintln!(
@@ -62,10 +103,14 @@ async fn main() -> std::io::Result<()> {
             jobs: cli.jobs,
             builds_per_minute: cli.builds_per_minute,
             seed: cli.seed,
+            failure_rate: cli.failure_rate,
             ..Default::default()
         };
         let jobs = sim::populate(&mock.shared(), &simulation);
         tokio::spawn(sim::run(mock.shared(), simulation, jobs, mock.token()));
+    }
+    if let Some(scenario) = scenario {
+        tokio::spawn(scenario.play(mock.shared(), mock.token()));
     }
     tokio::signal::ctrl_c().await?;
     mock.stop().await;

@@ -482,7 +482,7 @@ pub fn queue(world: &World, sel: Sel) -> R {
 
 /// `/computer/api/json`.
 pub fn computers(world: &World, sel: Sel) -> R {
-    let busy: usize = world.items.values().map(|i| i.running().count()).sum();
+    let busy = world.running.len();
     Obj::new(sel, Some("hudson.model.ComputerSet"), world)
         .put("busyExecutors", false, || busy.into())
         .inline_list(
@@ -502,7 +502,8 @@ pub fn computers(world: &World, sel: Sel) -> R {
         .done()
 }
 
-fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
+/// One node's computer.
+pub fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     let built_in = node.name.is_empty();
     let class = if built_in {
         "hudson.model.Hudson$MasterComputer"
@@ -514,18 +515,21 @@ fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     let mut regular: Vec<Value> = Vec::new();
     let mut one_off: Vec<Value> = Vec::new();
     if built_in {
-        for item in world.items.values() {
-            for b in item.running() {
-                if item.kind == Kind::Pipeline {
-                    one_off.push(json!({"build": [item.full_name, b.number]}));
-                    if world.left.values().any(|l| {
-                        l.entry.placeholder_for == Some((item.full_name.clone(), b.number))
-                    }) {
-                        regular.push(json!({"placeholder": [item.full_name, b.number]}));
-                    }
-                } else {
-                    regular.push(json!({"build": [item.full_name, b.number]}));
+        for (job, number) in &world.running {
+            let Some(item) = world.items.get(job) else {
+                continue;
+            };
+            if item.kind == Kind::Pipeline {
+                one_off.push(json!({"build": [job, number]}));
+                if world
+                    .left
+                    .values()
+                    .any(|l| l.entry.placeholder_for.as_ref() == Some(&(job.clone(), *number)))
+                {
+                    regular.push(json!({"placeholder": [job, number]}));
                 }
+            } else {
+                regular.push(json!({"build": [job, number]}));
             }
         }
     }
@@ -543,8 +547,15 @@ fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     .list(
         "executors",
         false,
-        || slots.clone(),
-        |s, slot| executor(world, slot, false, s),
+        || {
+            slots
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, slot)| (i as i64, slot))
+                .collect()
+        },
+        |s, (i, slot)| executor(world, i, slot, false, s),
     )?
     .put("idle", false, || slots.iter().all(Option::is_none).into())
     .put("numExecutors", false, || node.executors.into())
@@ -573,8 +584,14 @@ fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     .list(
         "oneOffExecutors",
         false,
-        || one_off.clone().into_iter().map(Some).collect(),
-        |s, slot| executor(world, slot, true, s),
+        || {
+            one_off
+                .clone()
+                .into_iter()
+                .map(|slot| (-1, Some(slot)))
+                .collect()
+        },
+        |s, (i, slot)| executor(world, i, slot, true, s),
     )?
     .put("temporarilyOffline", false, || {
         node.temporarily_offline.into()
@@ -582,7 +599,7 @@ fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     o.done()
 }
 
-fn executor(world: &World, slot: Option<Value>, one_off: bool, sel: Sel) -> R {
+fn executor(world: &World, number: i64, slot: Option<Value>, one_off: bool, sel: Sel) -> R {
     let class = one_off.then_some("hudson.model.OneOffExecutor");
     let idle = slot.is_none();
     Obj::new(sel, class, world)
@@ -604,6 +621,7 @@ fn executor(world: &World, slot: Option<Value>, one_off: bool, sel: Sel) -> R {
         })?
         .put("idle", false, || idle.into())
         .put("likelyStuck", false, || false.into())
+        .put("number", false, || number.into())
         .put("progress", false, || if idle { (-1).into() } else { 50.into() })
         .done()
 }
@@ -624,6 +642,18 @@ pub fn who_am_i(world: &World, user: Option<&str>, sel: Sel) -> R {
         .put("details", false, || Value::Null)
         .put("name", false, || name.into())
         .put("toString", false, || format!("Principal: {name}").into())
+        .done()
+}
+
+/// `/me/api/json`: the authenticated user.
+pub fn user(world: &World, user: &str, sel: Sel) -> R {
+    let url = format!("{}user/{user}/", world.root_url);
+    Obj::new(sel, Some("hudson.model.User"), world)
+        .put("absoluteUrl", false, || url.clone().into())
+        .put("description", false, || Value::Null)
+        .put("fullName", true, || user.into())
+        .put("id", false, || user.into())
+        .put("property", false, || json!([]))
         .done()
 }
 

@@ -119,6 +119,8 @@ pub struct Item {
     pub disabled: bool,
     /// Raw config.xml.
     pub config_xml: String,
+    /// How builds started through the REST API run (from config.xml's steps).
+    pub plan: Plan,
 }
 
 impl Item {
@@ -227,6 +229,8 @@ pub struct Settings {
     pub left_race_ms: i64,
     /// How long builds stay in post-production, ms.
     pub post_production_ms: i64,
+    /// Keep at most this many builds per job (a build discarder); `None` keeps all.
+    pub max_builds_per_job: Option<usize>,
 }
 
 impl Default for Settings {
@@ -236,6 +240,7 @@ impl Default for Settings {
             users: Vec::new(),
             left_race_ms: 0,
             post_production_ms: 0,
+            max_builds_per_job: None,
         }
     }
 }
@@ -260,6 +265,8 @@ pub enum FaultKind {
     Garbage,
     /// Wait this long before answering.
     Delay(u64),
+    /// Break the connection in the middle of the response.
+    Reset,
 }
 
 /// Errors of control operations.
@@ -305,6 +312,8 @@ pub struct World {
     pub nodes: Vec<Node>,
     /// Injected faults.
     pub faults: Vec<Fault>,
+    /// Builds not finalized, by (job, number): what executors show, without scanning jobs.
+    pub running: std::collections::BTreeSet<(String, u64)>,
     restarts: u64,
 }
 
@@ -342,6 +351,7 @@ impl World {
                 executors: 2,
             }],
             faults: Vec::new(),
+            running: Default::default(),
             restarts: 0,
         };
         world.new_session();
@@ -367,8 +377,20 @@ impl World {
         }
     }
 
-    /// Creates an item; parents must be containers (missing ones become folders).
+    /// Creates an item with a default config; parents must be containers (missing ones become
+    /// folders).
     pub fn create(&mut self, full_name: &str, kind: Kind) -> Result<(), WorldError> {
+        self.create_from_xml(full_name, &default_config(kind, ""))
+    }
+
+    /// Creates an item from a config.xml (its root element says the kind).
+    pub fn create_from_xml(&mut self, full_name: &str, xml: &str) -> Result<(), WorldError> {
+        let config = crate::config::parse(xml).map_err(|e| WorldError::Invalid(e.0))?;
+        if full_name.is_empty() || full_name.split('/').any(str::is_empty) {
+            return Err(WorldError::Invalid(format!(
+                "invalid item name {full_name:?}"
+            )));
+        }
         if self.items.contains_key(full_name) {
             return Err(WorldError::Exists(full_name.into()));
         }
@@ -382,23 +404,42 @@ impl World {
         let name = split_parent(full_name)
             .map_or(full_name, |(_, n)| n)
             .to_string();
-        let config_xml = default_config(kind, "");
         self.items.insert(
             full_name.into(),
             Item {
                 full_name: full_name.into(),
                 name,
-                display_name: None,
-                kind,
-                description: String::new(),
+                display_name: config.display_name,
+                kind: config.kind,
+                description: config.description,
                 next_build_number: 1,
                 builds: BTreeMap::new(),
-                quiet_period_ms: 0,
-                concurrent: kind == Kind::Pipeline,
-                disabled: false,
-                config_xml,
+                quiet_period_ms: config.quiet_period_ms.unwrap_or(0),
+                concurrent: config.concurrent,
+                disabled: config.disabled,
+                config_xml: xml.to_string(),
+                plan: config.plan,
             },
         );
+        Ok(())
+    }
+
+    /// Replaces a job's config.xml (POST `/job/X/config.xml`); the kind cannot change.
+    pub fn reconfigure(&mut self, full_name: &str, xml: &str) -> Result<(), WorldError> {
+        let config = crate::config::parse(xml).map_err(|e| WorldError::Invalid(e.0))?;
+        let item = self.item_mut(full_name)?;
+        if config.kind != item.kind {
+            return Err(WorldError::Invalid(
+                "config.xml changes the item type".into(),
+            ));
+        }
+        item.display_name = config.display_name;
+        item.description = config.description;
+        item.quiet_period_ms = config.quiet_period_ms.unwrap_or(0);
+        item.concurrent = config.concurrent;
+        item.disabled = config.disabled;
+        item.plan = config.plan;
+        item.config_xml = xml.to_string();
         Ok(())
     }
 
@@ -409,6 +450,10 @@ impl World {
             .ok_or_else(|| WorldError::NoItem(full_name.into()))?;
         let prefix = format!("{full_name}/");
         self.items.retain(|k, _| !k.starts_with(&prefix));
+        self.running
+            .retain(|(job, _)| job != full_name && !job.starts_with(&prefix));
+        self.queue
+            .retain(|_, q| q.job != full_name && !q.job.starts_with(&prefix));
         Ok(())
     }
 
@@ -423,7 +468,7 @@ impl World {
     pub fn enqueue(&mut self, job: &str, opts: Enqueue) -> Result<u64, WorldError> {
         let now = now_ms();
         let item = self.item_mut(job)?;
-        if item.kind.is_container() {
+        if item.kind.is_container() || item.disabled {
             return Err(WorldError::Invalid(format!("{job} is not buildable")));
         }
         let quiet = opts.quiet_ms.unwrap_or(item.quiet_period_ms);
@@ -504,6 +549,7 @@ impl World {
                 plan: entry.plan.clone(),
             },
         );
+        self.running.insert((job.clone(), number));
         // The left item exists before the build is attached to it (the race window).
         let build = (self.settings.left_race_ms == 0).then_some(number);
         self.left.insert(
@@ -557,13 +603,40 @@ impl World {
             self.complete(job, number, result)?;
         }
         self.build_mut(job, number)?.phase = Phase::Done;
+        self.running.remove(&(job.to_string(), number));
         self.queue
             .retain(|_, q| q.placeholder_for.as_ref() != Some(&(job.to_string(), number)));
+        if let Some(keep) = self.settings.max_builds_per_job {
+            let item = self.item_mut(job)?;
+            while item.builds.len() > keep {
+                match item
+                    .builds
+                    .iter()
+                    .find(|(_, b)| b.phase == Phase::Done)
+                    .map(|(n, _)| *n)
+                {
+                    Some(oldest) => item.builds.remove(&oldest),
+                    None => break,
+                };
+            }
+        }
         Ok(())
+    }
+
+    /// Aborts a running build (POST `/job/X/N/stop`).
+    pub fn stop(&mut self, job: &str, number: u64) -> Result<(), WorldError> {
+        match self.build_mut(job, number)?.phase {
+            Phase::Done => Ok(()),
+            _ => {
+                self.build_mut(job, number)?.result = Some("ABORTED".into());
+                self.finish(job, number, "ABORTED")
+            }
+        }
     }
 
     /// Deletes a build (a discarder, or a user).
     pub fn delete_build(&mut self, job: &str, number: u64) -> Result<(), WorldError> {
+        self.running.remove(&(job.to_string(), number));
         self.item_mut(job)?
             .builds
             .remove(&number)
@@ -615,6 +688,7 @@ impl World {
                     build.result.get_or_insert_with(|| "ABORTED".into());
                     build.duration = (now - build.timestamp).max(1);
                     build.phase = Phase::Done;
+                    self.running.remove(&(item.full_name.clone(), build.number));
                 }
             }
         }
@@ -650,23 +724,20 @@ impl World {
         }
         let post = self.settings.post_production_ms;
         let mut ends = Vec::new();
-        for item in self.items.values() {
-            for b in item.running() {
-                match (&b.plan, b.phase) {
-                    (Some(plan), Phase::Running) if now >= b.timestamp + plan.duration_ms => ends
-                        .push((
-                            item.full_name.clone(),
-                            b.number,
-                            plan.result.clone(),
-                            post == 0,
-                        )),
-                    (Some(plan), Phase::PostProduction)
-                        if now >= b.timestamp + plan.duration_ms + post =>
-                    {
-                        ends.push((item.full_name.clone(), b.number, plan.result.clone(), true))
-                    }
-                    _ => {}
+        for (job, number) in &self.running {
+            let Some(b) = self.items.get(job).and_then(|i| i.builds.get(number)) else {
+                continue;
+            };
+            match (&b.plan, b.phase) {
+                (Some(plan), Phase::Running) if now >= b.timestamp + plan.duration_ms => {
+                    ends.push((job.clone(), b.number, plan.result.clone(), post == 0))
                 }
+                (Some(plan), Phase::PostProduction)
+                    if now >= b.timestamp + plan.duration_ms + post =>
+                {
+                    ends.push((job.clone(), b.number, plan.result.clone(), true))
+                }
+                _ => {}
             }
         }
         for (job, number, result, finalize) in ends {
