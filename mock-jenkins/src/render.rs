@@ -295,7 +295,16 @@ pub fn build(world: &World, item: &Item, b: &Build, sel: Sel) -> R {
         o.put("inProgress", false, || (b.phase != Phase::Done).into());
     }
     if pipeline {
-        o.put("changeSets", false, || json!([]));
+        let link = |n: Option<&Build>| {
+            n.map_or(Value::Null, |b| json!({"number": b.number, "url": format!("{}{}/", item_url(world, &item.full_name), b.number)}))
+        };
+        o.put("changeSets", false, || json!([]))
+            .put("previousBuild", false, || {
+                link(item.builds.range(..b.number).next_back().map(|(_, b)| b))
+            })
+            .put("nextBuild", false, || {
+                link(item.builds.range(b.number + 1..).next().map(|(_, b)| b))
+            });
     } else {
         o.put("builtOn", false, || "".into()).put(
             "changeSet",

@@ -799,3 +799,67 @@ pub fn default_config(kind: Kind, description: &str) -> String {
         "<?xml version='1.1' encoding='UTF-8'?>\n<{root}>\n  <description>{description}</description>\n</{root}>"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_items_are_kept_five_minutes_then_forgotten() {
+        let mut w = World::new(Settings::default());
+        w.create("app", Kind::Freestyle).unwrap();
+        let id = w.enqueue("app", Enqueue::default()).unwrap();
+        w.cancel(id).unwrap();
+        let left_at = w.left[&id].left_at;
+        w.advance(left_at + LEFT_ITEM_TTL_MS - 1);
+        assert!(w.left.contains_key(&id));
+        w.advance(left_at + LEFT_ITEM_TTL_MS);
+        assert!(!w.left.contains_key(&id));
+    }
+
+    #[test]
+    fn the_left_item_race_attaches_the_build_only_after_the_window() {
+        let mut w = World::new(Settings {
+            left_race_ms: 500,
+            ..Settings::default()
+        });
+        w.create("app", Kind::Freestyle).unwrap();
+        let id = w.enqueue("app", Enqueue::default()).unwrap();
+        let n = w.start(id).unwrap();
+        assert_eq!(
+            w.left[&id].build, None,
+            "cancelled:false, executable:null at first"
+        );
+        let t = w.left[&id].left_at;
+        w.advance(t + 500);
+        assert_eq!(w.left[&id].build, Some(n));
+    }
+
+    #[test]
+    fn non_concurrent_jobs_block_and_retention_discards_old_builds() {
+        let mut w = World::new(Settings {
+            max_builds_per_job: Some(2),
+            ..Settings::default()
+        });
+        w.create("app", Kind::Freestyle).unwrap();
+        let first = w.enqueue("app", Enqueue::default()).unwrap();
+        w.start(first).unwrap();
+        let second = w.enqueue("app", Enqueue::default()).unwrap();
+        assert!(
+            w.blocked_reason(&w.queue[&second])
+                .unwrap()
+                .contains("already in progress")
+        );
+        w.finish("app", 1, "SUCCESS").unwrap();
+        for _ in 0..3 {
+            let id = w.enqueue("app", Enqueue::default()).unwrap();
+            let n = w.start(id).unwrap();
+            w.finish("app", n, "SUCCESS").unwrap();
+        }
+        assert_eq!(
+            w.items["app"].builds.keys().copied().collect::<Vec<_>>(),
+            [3, 4]
+        );
+        assert!(w.running.is_empty());
+    }
+}
