@@ -64,26 +64,8 @@ mod lifecycle {
         assert_eq!(got[0].header("ce-specversion"), Some("1.0"));
 
         let entered = got[0].json();
-        let keys: Vec<&str> = entered
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "ciUrl",
-                "displayName",
-                "entryTime",
-                "exitTime",
-                "startedBy",
-                "jenkinsQueueId",
-                "status",
-                "duration",
-                "queueCauses"
-            ]
-        );
+        let keys = util::keys(&entered);
+        assert_eq!(keys, util::contract::QUEUE_ENTERED);
         assert_eq!(entered["ciUrl"], json!(mock.url()));
         assert_eq!(entered["startedBy"], "Jane Doe");
         assert_eq!(entered["jenkinsQueueId"], json!(id));
@@ -101,40 +83,12 @@ mod lifecycle {
         assert_eq!(left["status"], "LEFT");
 
         let started = got[2].json();
-        let keys: Vec<&str> = started
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            ["userId", "userName", "name", "displayName", "url", "build"]
-        );
+        let keys = util::keys(&started);
+        assert_eq!(keys, util::contract::JOB_RUN);
         assert_eq!(started["url"], "job/app/");
         let build = &started["build"];
-        let keys: Vec<&str> = build
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "fullUrl",
-                "number",
-                "queueId",
-                "timestamp",
-                "duration",
-                "phase",
-                "status",
-                "url",
-                "displayName",
-                "parameters",
-                "scmState"
-            ]
-        );
+        let keys = util::keys(build);
+        assert_eq!(keys, util::contract::BUILD);
         assert_eq!(build["status"], json!(null));
         assert_eq!(build["displayName"], json!(null));
         assert_eq!(build["url"], format!("job/app/{n}/"));
@@ -175,16 +129,7 @@ mod lifecycle {
         }
         rx.wait_for("five events", |r| r.len() >= 5).await;
         settle().await;
-        assert_eq!(
-            rx.types_for("job/quick"),
-            [
-                "queue.entered_waiting",
-                "queue.left",
-                "job.started",
-                "job.completed",
-                "job.finalized"
-            ]
-        );
+        assert_eq!(rx.types_for("job/quick"), util::contract::LIFECYCLE);
         shim.stop().await;
     }
 
@@ -339,16 +284,7 @@ mod queue {
         })
         .await;
         settle().await;
-        assert_eq!(
-            rx.types_for("job/pipe"),
-            [
-                "queue.entered_waiting",
-                "queue.left",
-                "job.started",
-                "job.completed",
-                "job.finalized"
-            ]
-        );
+        assert_eq!(rx.types_for("job/pipe"), util::contract::LIFECYCLE);
         assert_eq!(rx.received().len(), 5, "nothing for the placeholder");
         shim.stop().await;
     }
@@ -570,25 +506,8 @@ mod jenkins_side {
         let got = rx.wait_for("created", |r| !r.is_empty()).await;
         let created = got[0].json();
         assert_eq!(got[0].ty(), "org.jenkinsci.job.created");
-        let keys: Vec<&str> = created
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "userId",
-                "userName",
-                "status",
-                "name",
-                "displayName",
-                "url",
-                "createdDate",
-                "configFile"
-            ]
-        );
+        let keys = util::keys(&created);
+        assert_eq!(keys, util::contract::JOB_CREATED);
         assert!(
             created["configFile"]
                 .as_str()
@@ -608,13 +527,6 @@ mod jenkins_side {
 mod delivery {
     use super::*;
 
-    async fn one_build(mock: &mock_jenkins::MockJenkins, job: &str) {
-        let mut w = mock.world();
-        let id = w.enqueue(job, user("x")).unwrap();
-        let n = w.start(id).unwrap();
-        w.finish(job, n, "SUCCESS").unwrap();
-    }
-
     #[tokio::test]
     async fn sink_answering_500_gets_every_event_once_it_recovers_and_polling_goes_on() {
         let mock = jenkins(Settings::default()).await;
@@ -622,20 +534,11 @@ mod delivery {
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
         rx.fail_next(4, 500, None);
-        one_build(&mock, "app").await;
+        util::run_build(&mock, "app", "SUCCESS");
         rx.wait_for("all five after the outage", |r| r.len() == 5)
             .await;
         assert_eq!(rx.attempts(), 9);
-        assert_eq!(
-            rx.types_for("job/app"),
-            [
-                "queue.entered_waiting",
-                "queue.left",
-                "job.started",
-                "job.completed",
-                "job.finalized"
-            ]
-        );
+        assert_eq!(rx.types_for("job/app"), util::contract::LIFECYCLE);
         let (_, metrics) = shim.get("/metrics").await;
         assert!(
             metrics.contains("sink_retries_total{sink=\"http-0\"} 4"),
@@ -653,7 +556,7 @@ mod delivery {
         rx.fail_next(1, 429, Some("1"));
         rx.fail_next(1, 400, None);
         let start = std::time::Instant::now();
-        one_build(&mock, "app").await;
+        util::run_build(&mock, "app", "SUCCESS");
         rx.wait_for("the four not refused", |r| r.len() == 4).await;
         assert!(
             start.elapsed() >= std::time::Duration::from_millis(900),
@@ -680,7 +583,7 @@ mod delivery {
         let rx = Receiver::start().await;
         let shim = Shim::start(options(&mock, vec![rx.url()])).await;
         rx.fail_next(1, 410, None);
-        one_build(&mock, "app").await;
+        util::run_build(&mock, "app", "SUCCESS");
         util::eventually("410 seen", || rx.attempts() >= 1).await;
         settle().await;
         assert_eq!(rx.attempts(), 1, "nothing more after 410");
@@ -699,7 +602,7 @@ mod delivery {
         opts.sink_mode = Some("structured".into());
         opts.job_bodies = Some("plugin-1.0.0".into());
         let shim = Shim::start(opts).await;
-        one_build(&mock, "app").await;
+        util::run_build(&mock, "app", "SUCCESS");
         let got = rx.wait_for("five", |r| r.len() == 5).await;
         assert_eq!(
             got[0].header("content-type"),
@@ -726,7 +629,7 @@ mod delivery {
         let (a, b) = (Receiver::start().await, Receiver::start().await);
         let shim_a = Shim::start(options(&mock, vec![a.url()])).await;
         let shim_b = Shim::start(options(&mock, vec![b.url()])).await;
-        one_build(&mock, "app").await;
+        util::run_build(&mock, "app", "SUCCESS");
         let got_a = a.wait_for("five", |r| r.len() == 5).await;
         let got_b = b.wait_for("five", |r| r.len() == 5).await;
         let ids = |r: &[util::Received]| {
@@ -755,7 +658,7 @@ mod delivery {
             kind: mock_jenkins::FaultKind::Garbage,
             remaining: Some(5),
         });
-        one_build(&mock, "app").await;
+        util::run_build(&mock, "app", "SUCCESS");
         rx.wait_for("events after the garbage", |r| r.len() == 5)
             .await;
         let (_, metrics) = shim.get("/metrics").await;

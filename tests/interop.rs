@@ -29,60 +29,15 @@ const ALL_TYPES: [&str; 10] = [
 ];
 
 /// The data keys, in order, that the contract gives each type.
-fn expected_keys(ty: &str) -> Vec<&'static str> {
+fn expected_keys(ty: &str) -> &'static [&'static str] {
+    use util::contract::*;
     match ty {
-        "org.jenkinsci.queue.entered_waiting" => vec![
-            "ciUrl",
-            "displayName",
-            "entryTime",
-            "exitTime",
-            "startedBy",
-            "jenkinsQueueId",
-            "status",
-            "duration",
-            "queueCauses",
-        ],
-        "org.jenkinsci.queue.left" => vec![
-            "ciUrl",
-            "displayName",
-            "entryTime",
-            "exitTime",
-            "startedBy",
-            "jenkinsQueueId",
-            "status",
-            "duration",
-        ],
-        "org.jenkinsci.job.created" => vec![
-            "userId",
-            "userName",
-            "status",
-            "name",
-            "displayName",
-            "url",
-            "createdDate",
-            "configFile",
-        ],
-        "org.jenkinsci.job.updated" => vec![
-            "userId",
-            "userName",
-            "status",
-            "name",
-            "displayName",
-            "url",
-            "updatedDate",
-            "configFile",
-        ],
-        t if t.starts_with("org.jenkinsci.job.") => {
-            vec!["userId", "userName", "name", "displayName", "url", "build"]
-        }
-        _ => vec![
-            "numExecutors",
-            "offlineCause",
-            "nodeName",
-            "cachedHostName",
-            "terminatedBy",
-            "connectTime",
-        ],
+        "org.jenkinsci.queue.entered_waiting" => QUEUE_ENTERED,
+        "org.jenkinsci.queue.left" => QUEUE_LEFT,
+        "org.jenkinsci.job.created" => JOB_CREATED,
+        "org.jenkinsci.job.updated" => JOB_UPDATED,
+        t if t.starts_with("org.jenkinsci.job.") => JOB_RUN,
+        _ => NODE,
     }
 }
 

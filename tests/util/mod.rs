@@ -245,6 +245,115 @@ pub async fn eventually(what: &str, pred: impl Fn() -> bool) {
     }
 }
 
+/// The keys of a JSON object, in order.
+pub fn keys(v: &serde_json::Value) -> Vec<&str> {
+    v.as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The plugin contract's data fields, in Jackson's order.
+pub mod contract {
+    /// `QueueModel` at entered_waiting.
+    pub const QUEUE_ENTERED: &[&str] = &[
+        "ciUrl",
+        "displayName",
+        "entryTime",
+        "exitTime",
+        "startedBy",
+        "jenkinsQueueId",
+        "status",
+        "duration",
+        "queueCauses",
+    ];
+    /// `QueueModel` at left (no `queueCauses`).
+    pub const QUEUE_LEFT: &[&str] = &[
+        "ciUrl",
+        "displayName",
+        "entryTime",
+        "exitTime",
+        "startedBy",
+        "jenkinsQueueId",
+        "status",
+        "duration",
+    ];
+    /// `JobModel` of run events.
+    pub const JOB_RUN: &[&str] = &["userId", "userName", "name", "displayName", "url", "build"];
+    /// `BuildModel`.
+    pub const BUILD: &[&str] = &[
+        "fullUrl",
+        "number",
+        "queueId",
+        "timestamp",
+        "duration",
+        "phase",
+        "status",
+        "url",
+        "displayName",
+        "parameters",
+        "scmState",
+    ];
+    /// `JobModel` of `created`.
+    pub const JOB_CREATED: &[&str] = &[
+        "userId",
+        "userName",
+        "status",
+        "name",
+        "displayName",
+        "url",
+        "createdDate",
+        "configFile",
+    ];
+    /// `JobModel` of `updated`.
+    pub const JOB_UPDATED: &[&str] = &[
+        "userId",
+        "userName",
+        "status",
+        "name",
+        "displayName",
+        "url",
+        "updatedDate",
+        "configFile",
+    ];
+    /// `NodeModel`.
+    pub const NODE: &[&str] = &[
+        "numExecutors",
+        "offlineCause",
+        "nodeName",
+        "cachedHostName",
+        "terminatedBy",
+        "connectTime",
+    ];
+    /// The types of one build's life, queue to finalized (without `org.jenkinsci.`).
+    pub const LIFECYCLE: [&str; 5] = [
+        "queue.entered_waiting",
+        "queue.left",
+        "job.started",
+        "job.completed",
+        "job.finalized",
+    ];
+}
+
+/// Schedules, starts and finishes a build at once; returns its number.
+pub fn run_build(mock: &MockJenkins, job: &str, result: &str) -> u64 {
+    let mut w = mock.world();
+    let id = w
+        .enqueue(
+            job,
+            mock_jenkins::Enqueue {
+                quiet_ms: Some(0),
+                user: Some("x".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let n = w.start(id).unwrap();
+    w.finish(job, n, result).unwrap();
+    n
+}
+
 /// Lets a few poll intervals pass.
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(600)).await;
