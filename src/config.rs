@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::event::{Encoder, InvalidSources, JobBodies};
 use crate::jenkins::{ClientConfig, Secret};
+use crate::store::OverflowPolicy;
 
 /// A configuration that cannot be used; one line, naming the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,13 @@ pub struct Options {
     /// userId/userName of run events (the plugin reports the listener's principal, SYSTEM).
     #[arg(long, env = "RUN_USER", value_name = "NAME")]
     pub run_user: Option<String>,
+    /// Most events waiting for delivery.
+    #[arg(long, env = "OUTBOX_CAPACITY", value_name = "N")]
+    pub outbox_capacity: Option<String>,
+    /// When the outbox is full: block (pause polling until a sink catches up; nothing is lost)
+    /// or drop-oldest (keep polling, drop the oldest events, logged and counted).
+    #[arg(long, env = "OUTBOX_FULL", value_name = "POLICY")]
+    pub outbox_full: Option<String>,
 }
 
 /// The config file: the same keys as the flags.
@@ -141,6 +149,8 @@ struct File {
     job_bodies: Option<String>,
     invalid_sources: Option<String>,
     run_user: Option<String>,
+    outbox_capacity: Option<usize>,
+    outbox_full: Option<String>,
 }
 
 /// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
@@ -213,6 +223,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Event encoding.
     pub encoder: Encoder,
+    /// Most events waiting.
+    pub outbox_capacity: usize,
+    /// What a full outbox does.
+    pub outbox_full: OverflowPolicy,
 }
 
 /// Defaults, documented in `--help` and the README.
@@ -231,6 +245,8 @@ pub mod defaults {
     pub const LISTEN: &str = "0.0.0.0:9102";
     /// `--run-user`.
     pub const RUN_USER: &str = "SYSTEM";
+    /// `--outbox-capacity`.
+    pub const OUTBOX_CAPACITY: usize = 100_000;
 }
 
 /// Parses `500ms`, `2s`, `1m30s`.
@@ -426,6 +442,29 @@ impl Options {
         };
         let run_user =
             pick(self.run_user, file.run_user).unwrap_or_else(|| defaults::RUN_USER.into());
+        let outbox_capacity = match self.outbox_capacity {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    key: "outbox-capacity",
+                    expected: "a positive whole number of events",
+                    got: v,
+                })?,
+            None => file.outbox_capacity.unwrap_or(defaults::OUTBOX_CAPACITY),
+        };
+        let outbox_full = match pick(self.outbox_full, file.outbox_full).as_deref() {
+            None | Some("block") => OverflowPolicy::Block,
+            Some("drop-oldest") => OverflowPolicy::DropOldest,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "outbox-full",
+                    expected: "block or drop-oldest",
+                    got: other.into(),
+                });
+            }
+        };
         Ok(Config {
             encoder: Encoder {
                 controller: url.to_string(),
@@ -446,6 +485,8 @@ impl Options {
             folder_depth,
             state_dir: self.state_dir.or(file.state_dir),
             listen,
+            outbox_capacity,
+            outbox_full,
         })
     }
 }

@@ -15,12 +15,9 @@ use crate::jenkins;
 use crate::poller::Poller;
 use crate::serve::{self, Health};
 use crate::sink::{Dispatcher, Sink};
-use crate::store::{Outbox, SavedEvent, Snapshot, StateFile, StoreError};
+use crate::store::{Entry, Outbox, OverflowPolicy, Store, StoreError};
 use crate::telemetry::{self, Telemetry};
 use crate::watch::State;
-
-/// Events the in-memory outbox holds before it drops the oldest.
-pub const OUTBOX_CAPACITY: usize = 100_000;
 
 /// Why the shim could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,34 +39,21 @@ pub enum RunError {
     Store(#[from] StoreError),
 }
 
-/// The state file and what it needs to write a snapshot.
+/// The durable store and what a commit needs.
 struct Persistence {
-    file: StateFile,
+    store: Store,
     controller: String,
     sinks: Vec<String>,
 }
 
 impl Persistence {
-    fn save(&self, state: &State, outbox: &Outbox) -> Result<(), StoreError> {
-        let (entries, acked) = outbox.snapshot();
-        let events = entries
-            .into_iter()
-            .map(|e| SavedEvent {
-                event: (*e.event).clone(),
-                job: e.job,
-            })
-            .collect();
-        let acked = self.sinks.iter().cloned().zip(acked).collect();
-        self.file.save(&Snapshot::new(
-            self.controller.clone(),
-            state.clone(),
-            events,
-            acked,
-        ))
+    fn commit(&self, state: &State, appended: &[Entry], outbox: &Outbox) -> Result<(), StoreError> {
+        let acked: Vec<(String, u64)> = self.sinks.iter().cloned().zip(outbox.cursors()).collect();
+        self.store.commit(&self.controller, state, appended, &acked)
     }
 }
 
-/// Opens the state file and restores the cursor and the outbox from it.
+/// Opens the store and restores the cursor and the outbox from it.
 fn restore(config: &Config, outbox: &Outbox) -> Result<(Option<Persistence>, State), StoreError> {
     let Some(dir) = &config.state_dir else {
         tracing::warn!(
@@ -79,33 +63,31 @@ fn restore(config: &Config, outbox: &Outbox) -> Result<(Option<Persistence>, Sta
     };
     let controller = config.jenkins.url.to_string();
     let sinks: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
-    let (file, snapshot) = StateFile::open(dir)?;
+    let (store, saved) = Store::open(dir)?;
     let mut state = State::default();
-    match snapshot {
-        None => tracing::info!(path = %file.path().display(), "no saved state: starting from now"),
+    match saved {
+        None => tracing::info!(path = %store.path().display(), "no saved state: starting from now"),
         Some(s) if s.controller != controller => tracing::warn!(
-            path = %file.path().display(),
+            path = %store.path().display(),
             saved_for = %s.controller,
             "saved state belongs to another Jenkins URL: starting from now"
         ),
         Some(s) => {
-            let acked: Vec<usize> = sinks
+            let first = s.events.first().map_or(0, |(seq, _, _)| *seq);
+            // A sink new to this store has seen none of the waiting events.
+            let acked: Vec<u64> = sinks
                 .iter()
-                .map(|n| s.acked.get(n).copied().unwrap_or(0))
+                .map(|n| s.acked.get(n).copied().unwrap_or(first))
                 .collect();
-            let waiting = s.outbox.len();
-            outbox.restore(
-                s.outbox.into_iter().map(|e| (e.event, e.job)).collect(),
-                &acked,
-                crate::poller::now_ms(),
-            );
+            let waiting = s.events.len();
+            outbox.restore(s.events, &acked, crate::poller::now_ms());
             state = s.state;
-            tracing::info!(path = %file.path().display(), waiting, "resuming from saved state");
+            tracing::info!(path = %store.path().display(), waiting, "resuming from saved state");
         }
     }
     Ok((
         Some(Persistence {
-            file,
+            store,
             controller,
             sinks,
         }),
@@ -121,7 +103,11 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let telemetry = Arc::new(Telemetry::new());
     let client = jenkins::Client::new(config.jenkins.clone())?;
-    let outbox = Arc::new(Outbox::new(config.sinks.len(), OUTBOX_CAPACITY));
+    let outbox = Arc::new(Outbox::new(
+        config.sinks.len(),
+        config.outbox_capacity,
+        config.outbox_full,
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| RunError::Listen {
@@ -194,6 +180,15 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
+        if outbox.policy() == OverflowPolicy::Block && outbox.is_full() {
+            // Not polling keeps the cursor where it is: what happens meanwhile is caught up
+            // once a sink drains the outbox.
+            telemetry::OutboxFull {
+                waiting: outbox.depth(),
+            }
+            .emit(&telemetry);
+            continue;
+        }
         let result = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = poller.tick() => r,
@@ -203,18 +198,20 @@ pub async fn run(
                 if last_error.take().is_some() {
                     tracing::info!("polling Jenkins works again");
                 }
-                let sinks: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
-                let dropped = outbox.append(events, crate::poller::now_ms());
-                if dropped > 0 {
-                    telemetry::OutboxOverflow { dropped, sinks }.emit(&telemetry);
-                }
-                telemetry::OutboxDepth(outbox.depth()).emit(&telemetry);
+                let entries = outbox.prepare(events, crate::poller::now_ms());
                 if let Some(p) = &persistence {
-                    // The tick's cursor and its events, in one atomic write.
-                    if let Err(e) = p.save(poller.state(), &outbox) {
+                    // The tick's cursor and its events in one transaction, before any sink
+                    // sees them.
+                    if let Err(e) = p.commit(poller.state(), &entries, &outbox) {
                         tracing::error!("saving state failed (events stay in memory): {e}");
                     }
                 }
+                let dropped = outbox.publish(entries);
+                if dropped > 0 {
+                    let sinks = config.sinks.iter().map(|s| s.name.clone()).collect();
+                    telemetry::OutboxOverflow { dropped, sinks }.emit(&telemetry);
+                }
+                telemetry::OutboxDepth(outbox.depth()).emit(&telemetry);
             }
             Err(e) => {
                 // Log a failure once, and again only when it changes (no log flood).
@@ -234,7 +231,7 @@ pub async fn run(
     tracker.close();
     tracker.wait().await;
     if let Some(p) = &persistence {
-        if let Err(e) = p.save(poller.state(), &outbox) {
+        if let Err(e) = p.commit(poller.state(), &[], &outbox) {
             tracing::error!("saving state at shutdown failed: {e}");
         }
     }

@@ -60,6 +60,8 @@ pub struct Telemetry {
     outbox: Gauge,
     last_poll: Gauge,
     last_poll_ms: AtomicI64,
+    outbox_full: Counter,
+    outbox_full_logged_ms: AtomicI64,
 }
 
 impl Default for Telemetry {
@@ -90,6 +92,8 @@ impl Telemetry {
             outbox: Gauge::default(),
             last_poll: Gauge::default(),
             last_poll_ms: AtomicI64::new(0),
+            outbox_full: Counter::default(),
+            outbox_full_logged_ms: AtomicI64::new(0),
             registry: Registry::default(),
         };
         registry.register("jenkins_polls", "Poll ticks completed", t.polls.clone());
@@ -142,6 +146,11 @@ impl Telemetry {
             "outbox_events",
             "Events waiting for at least one sink",
             t.outbox.clone(),
+        );
+        registry.register(
+            "outbox_full_skipped_polls",
+            "Polls skipped because the outbox was full",
+            t.outbox_full.clone(),
         );
         registry.register(
             "last_successful_poll_timestamp_seconds",
@@ -275,6 +284,27 @@ impl OutboxOverflow {
             t.discarded
                 .get_or_create(&SinkLabels { sink })
                 .inc_by(self.dropped as u64);
+        }
+    }
+}
+
+/// The outbox is full and the policy is to block: this tick does not poll.
+pub struct OutboxFull {
+    /// Events waiting.
+    pub waiting: usize,
+}
+
+impl OutboxFull {
+    /// Logs (at most one line per 10 s) and counts.
+    pub fn emit(self, t: &Telemetry) {
+        t.outbox_full.inc();
+        let now = crate::poller::now_ms();
+        if now - t.outbox_full_logged_ms.load(Ordering::Relaxed) >= 10_000 {
+            t.outbox_full_logged_ms.store(now, Ordering::Relaxed);
+            tracing::error!(
+                waiting = self.waiting,
+                "outbox full: polling paused until a sink catches up (nothing is lost); check the sinks, or raise --outbox-capacity"
+            );
         }
     }
 }

@@ -758,7 +758,7 @@ mod state_dir {
             "job.finalized",
         ];
         assert_eq!(rx.types_for("job/app"), [lifecycle, lifecycle].concat());
-        assert!(dir.join("state.json").exists());
+        assert!(dir.join("shim.redb").exists());
         second.stop().await;
     }
 }

@@ -1,4 +1,4 @@
-//! The in-memory outbox.
+//! The in-memory side of the outbox: what the dispatchers read.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 /// An event waiting for delivery.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Position in the log (never reused).
+    /// Position in the log (never reused, kept across restarts).
     pub seq: u64,
     /// The event.
     pub event: Arc<Event>,
@@ -19,10 +19,14 @@ pub struct Entry {
     pub appended_at: i64,
 }
 
-/// What to do when the outbox is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do when the outbox holds `capacity` events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OverflowPolicy {
-    /// Drop the oldest entries (logged and counted): polling never stops.
+    /// Stop polling until a sink catches up: nothing is lost (the cursor does not advance, so
+    /// what happens meanwhile is caught up afterwards), Jenkins is read less.
+    #[default]
+    Block,
+    /// Keep polling and drop the oldest events (logged and counted).
     DropOldest,
 }
 
@@ -30,24 +34,8 @@ pub enum OverflowPolicy {
 struct Inner {
     entries: VecDeque<Entry>,
     next_seq: u64,
-    /// Per sink: the next seq it has not acknowledged.
+    /// Per sink: the first seq it has not acknowledged.
     cursors: Vec<u64>,
-    capacity: usize,
-}
-
-impl Inner {
-    fn push(&mut self, events: Vec<(Event, Option<String>)>, now: i64) {
-        for (event, job) in events {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.entries.push_back(Entry {
-                seq,
-                event: Arc::new(event),
-                job,
-                appended_at: now,
-            });
-        }
-    }
 }
 
 /// The outbox shared by the poller (appends) and the dispatchers (read, acknowledge).
@@ -56,36 +44,70 @@ pub struct Outbox {
     // A std mutex: no critical section awaits.
     inner: Mutex<Inner>,
     appended: Notify,
+    capacity: usize,
+    policy: OverflowPolicy,
 }
 
 impl Outbox {
-    /// An outbox for `sinks` sinks holding at most `capacity` events.
-    pub fn new(sinks: usize, capacity: usize) -> Outbox {
+    /// An outbox for `sinks` sinks holding `capacity` events.
+    pub fn new(sinks: usize, capacity: usize, policy: OverflowPolicy) -> Outbox {
         Outbox {
             inner: Mutex::new(Inner {
                 entries: VecDeque::new(),
                 next_seq: 0,
                 cursors: vec![0; sinks],
-                capacity: capacity.max(1),
             }),
             appended: Notify::new(),
+            capacity: capacity.max(1),
+            policy,
         }
     }
 
-    /// Appends a tick's events in order. Returns how many old entries were dropped to make room.
-    pub fn append(&self, events: Vec<(Event, Option<String>)>, now: i64) -> usize {
-        if events.is_empty() {
+    /// The policy when full.
+    pub fn policy(&self) -> OverflowPolicy {
+        self.policy
+    }
+
+    /// At capacity.
+    pub fn is_full(&self) -> bool {
+        self.depth() >= self.capacity
+    }
+
+    /// Numbers a tick's events without making them visible (they are committed first).
+    pub fn prepare(&self, events: Vec<(Event, Option<String>)>, now: i64) -> Vec<Entry> {
+        let mut inner = self.inner.lock().expect("outbox lock");
+        events
+            .into_iter()
+            .map(|(event, job)| {
+                let seq = inner.next_seq;
+                inner.next_seq += 1;
+                Entry {
+                    seq,
+                    event: Arc::new(event),
+                    job,
+                    appended_at: now,
+                }
+            })
+            .collect()
+    }
+
+    /// Makes prepared entries visible to the dispatchers. With [`OverflowPolicy::DropOldest`],
+    /// returns how many old entries were dropped to stay within capacity.
+    pub fn publish(&self, entries: Vec<Entry>) -> usize {
+        if entries.is_empty() {
             return 0;
         }
         let mut inner = self.inner.lock().expect("outbox lock");
-        inner.push(events, now);
+        inner.entries.extend(entries);
         let mut dropped = 0;
-        while inner.entries.len() > inner.capacity {
-            let gone = inner.entries.pop_front().expect("len > capacity > 0");
-            for cursor in inner.cursors.iter_mut() {
-                *cursor = (*cursor).max(gone.seq + 1);
+        if self.policy == OverflowPolicy::DropOldest {
+            while inner.entries.len() > self.capacity {
+                let gone = inner.entries.pop_front().expect("len > capacity > 0");
+                for cursor in inner.cursors.iter_mut() {
+                    *cursor = (*cursor).max(gone.seq + 1);
+                }
+                dropped += 1;
             }
-            dropped += 1;
         }
         drop(inner);
         self.appended.notify_waiters();
@@ -111,41 +133,34 @@ impl Outbox {
         }
     }
 
+    /// Per sink, the first seq it has not acknowledged.
+    pub fn cursors(&self) -> Vec<u64> {
+        self.inner.lock().expect("outbox lock").cursors.clone()
+    }
+
     /// Events waiting for at least one sink.
     pub fn depth(&self) -> usize {
         self.inner.lock().expect("outbox lock").entries.len()
     }
 
-    /// Events waiting for sink `sink`.
-    pub fn depth_for(&self, sink: usize) -> usize {
-        let inner = self.inner.lock().expect("outbox lock");
-        let cursor = inner.cursors[sink];
-        inner.entries.iter().filter(|e| e.seq >= cursor).count()
-    }
-
-    /// Everything waiting, oldest first, and per sink how many of those it has acknowledged.
-    pub fn snapshot(&self) -> (Vec<Entry>, Vec<usize>) {
-        let inner = self.inner.lock().expect("outbox lock");
-        let first = inner.entries.front().map_or(inner.next_seq, |e| e.seq);
-        let acked = inner
-            .cursors
-            .iter()
-            .map(|c| c.saturating_sub(first) as usize)
-            .collect();
-        (inner.entries.iter().cloned().collect(), acked)
-    }
-
-    /// Refills an empty outbox from a saved one; `acked[i]` leading entries are done for sink i.
-    pub fn restore(&self, events: Vec<(Event, Option<String>)>, acked: &[usize], now: i64) {
+    /// Refills a fresh outbox from the store: entries keep their seqs; `acked[i]` is sink i's
+    /// first unacknowledged seq.
+    pub fn restore(&self, events: Vec<(u64, Event, Option<String>)>, acked: &[u64], now: i64) {
         let mut inner = self.inner.lock().expect("outbox lock");
         assert!(inner.entries.is_empty(), "restore into a fresh outbox only");
-        inner.push(events, now);
-        for (cursor, done) in inner.cursors.iter_mut().zip(acked) {
-            *cursor = *done as u64;
+        let next = events.last().map_or(0, |(seq, _, _)| seq + 1);
+        let first = events.first().map_or(next, |(seq, _, _)| *seq);
+        for (seq, event, job) in events {
+            inner.entries.push_back(Entry {
+                seq,
+                event: Arc::new(event),
+                job,
+                appended_at: now,
+            });
         }
-        let low = inner.cursors.iter().copied().min().unwrap_or(0);
-        while inner.entries.front().is_some_and(|e| e.seq < low) {
-            inner.entries.pop_front();
+        inner.next_seq = next.max(acked.iter().copied().max().unwrap_or(0));
+        for (cursor, done) in inner.cursors.iter_mut().zip(acked) {
+            *cursor = (*done).max(first);
         }
     }
 
@@ -170,10 +185,15 @@ mod tests {
         (e, Some("job/x/".into()))
     }
 
+    fn append(outbox: &Outbox, events: Vec<(Event, Option<String>)>) -> usize {
+        let entries = outbox.prepare(events, 0);
+        outbox.publish(entries)
+    }
+
     #[test]
     fn each_sink_reads_at_its_own_pace_and_entries_go_when_all_acked() {
-        let outbox = Outbox::new(2, 100);
-        outbox.append(vec![event("a"), event("b"), event("c")], 0);
+        let outbox = Outbox::new(2, 100, OverflowPolicy::Block);
+        append(&outbox, vec![event("a"), event("b"), event("c")]);
         let first = outbox.pending(0, 10);
         assert_eq!(first.len(), 3);
         outbox.ack(0, first[2].seq);
@@ -190,17 +210,43 @@ mod tests {
     }
 
     #[test]
-    fn a_full_outbox_drops_the_oldest_and_says_how_many() {
-        let outbox = Outbox::new(1, 2);
+    fn prepared_events_are_invisible_until_published() {
+        let outbox = Outbox::new(1, 100, OverflowPolicy::Block);
+        let entries = outbox.prepare(vec![event("a")], 0);
+        assert!(outbox.pending(0, 10).is_empty());
+        outbox.publish(entries);
+        assert_eq!(outbox.pending(0, 10).len(), 1);
+    }
+
+    #[test]
+    fn a_full_outbox_blocks_or_drops_the_oldest_as_configured() {
+        let blocking = Outbox::new(1, 2, OverflowPolicy::Block);
         assert_eq!(
-            outbox.append(vec![event("a"), event("b"), event("c")], 0),
+            append(&blocking, vec![event("a"), event("b"), event("c")]),
+            0
+        );
+        assert!(blocking.is_full(), "the poller sees it full and waits");
+        let dropping = Outbox::new(1, 2, OverflowPolicy::DropOldest);
+        assert_eq!(
+            append(&dropping, vec![event("a"), event("b"), event("c")]),
             1
         );
-        let left: Vec<_> = outbox
+        let left: Vec<_> = dropping
             .pending(0, 10)
             .iter()
             .map(|e| e.event.id().to_string())
             .collect();
         assert_eq!(left, ["b", "c"]);
+    }
+
+    #[test]
+    fn restore_keeps_seqs_and_each_sinks_position() {
+        let outbox = Outbox::new(2, 100, OverflowPolicy::Block);
+        let (a, b) = (event("a").0, event("b").0);
+        outbox.restore(vec![(7, a, None), (8, b, None)], &[9, 8], 0);
+        assert!(outbox.pending(0, 10).is_empty());
+        assert_eq!(outbox.pending(1, 10)[0].seq, 8);
+        let next = outbox.prepare(vec![event("c")], 0);
+        assert_eq!(next[0].seq, 9, "numbering continues");
     }
 }

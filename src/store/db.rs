@@ -1,0 +1,287 @@
+//! The durable store under `--state-dir`: one redb file holding the watcher's cursor and the
+//! outbox.
+//!
+//! Why redb: an embedded, pure-Rust, ACID key-value store in a single file (copy-on-write
+//! B-trees, fsync on commit), so there is no C library, no server and no schema migration tool,
+//! and a crash at any instant leaves the last committed transaction. SQLite would do the same
+//! with a C dependency and SQL we do not need.
+//!
+//! One write transaction per tick: the cursor, the tick's events, and how far each sink has
+//! acknowledged (deleting what every sink has). So a cursor never advances without its events,
+//! and events are published to the dispatchers only after their commit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cloudevents::Event;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::Entry;
+use crate::watch::State;
+
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+const CURSOR: TableDefinition<&str, &[u8]> = TableDefinition::new("cursor");
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+const ACKED: TableDefinition<&str, u64> = TableDefinition::new("acked");
+
+/// Bumped when the layout changes incompatibly.
+const FORMAT: &str = "1";
+const FILE_NAME: &str = "shim.redb";
+
+/// Failures of the store, each naming the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory cannot be created or the file opened (permissions, another process).
+    #[error(
+        "state store {path}: {reason}; check that --state-dir is writable and that no other shim uses it"
+    )]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A read or a commit failed.
+    #[error("state store {path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file holds something this version does not understand.
+    #[error(
+        "state store {path} is unreadable ({reason}); move it aside to start again from \"now\""
+    )]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    event: Event,
+    job: Option<String>,
+}
+
+/// What a previous run left.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// The Jenkins URL the cursor belongs to.
+    pub controller: String,
+    /// The watcher's cursor.
+    pub state: State,
+    /// Events not yet acknowledged by every sink: (seq, event, job), oldest first.
+    pub events: Vec<(u64, Event, Option<String>)>,
+    /// Per sink name: the first seq it has not acknowledged.
+    pub acked: BTreeMap<String, u64>,
+}
+
+/// The store of one controller.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) `dir/shim.redb` and reads what a previous run left.
+    pub fn open(dir: &Path) -> Result<(Store, Option<Saved>), StoreError> {
+        let path = dir.join(FILE_NAME);
+        let shown = path.display().to_string();
+        let open = |reason: String| StoreError::Open {
+            path: shown.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| open(e.to_string()))?;
+        let store = Store { db, path };
+        let saved = store.read()?;
+        Ok((store, saved))
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Io {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn corrupt(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn read(&self) -> Result<Option<Saved>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        let format = meta
+            .get("format")
+            .map_err(|e| self.io(e))?
+            .map(|v| v.value().to_string());
+        if format.as_deref() != Some(FORMAT) {
+            return Err(self.corrupt(format!("format {format:?}, this version reads {FORMAT}")));
+        }
+        let controller = meta
+            .get("controller")
+            .map_err(|e| self.io(e))?
+            .map(|v| v.value().to_string())
+            .unwrap_or_default();
+        let cursor = txn.open_table(CURSOR).map_err(|e| self.io(e))?;
+        let state = match cursor.get("state").map_err(|e| self.io(e))? {
+            Some(bytes) => serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt(e))?,
+            None => State::default(),
+        };
+        let outbox = txn.open_table(OUTBOX).map_err(|e| self.io(e))?;
+        let mut events = Vec::new();
+        for row in outbox.iter().map_err(|e| self.io(e))? {
+            let (seq, bytes) = row.map_err(|e| self.io(e))?;
+            let stored: StoredEvent =
+                serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt(e))?;
+            events.push((seq.value(), stored.event, stored.job));
+        }
+        let acked_table = txn.open_table(ACKED).map_err(|e| self.io(e))?;
+        let mut acked = BTreeMap::new();
+        for row in acked_table.iter().map_err(|e| self.io(e))? {
+            let (sink, seq) = row.map_err(|e| self.io(e))?;
+            acked.insert(sink.value().to_string(), seq.value());
+        }
+        Ok(Some(Saved {
+            controller,
+            state,
+            events,
+            acked,
+        }))
+    }
+
+    /// One transaction: the cursor, the tick's new events, each sink's acknowledged position,
+    /// and the removal of events every sink has acknowledged.
+    pub fn commit(
+        &self,
+        controller: &str,
+        state: &State,
+        appended: &[Entry],
+        acked: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        let state_bytes = serde_json::to_vec(state).expect("the state always serialises");
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
+            meta.insert("format", FORMAT).map_err(|e| self.io(e))?;
+            meta.insert("controller", controller)
+                .map_err(|e| self.io(e))?;
+            let mut cursor = txn.open_table(CURSOR).map_err(|e| self.io(e))?;
+            cursor
+                .insert("state", state_bytes.as_slice())
+                .map_err(|e| self.io(e))?;
+            let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.io(e))?;
+            for entry in appended {
+                let stored = StoredEvent {
+                    event: (*entry.event).clone(),
+                    job: entry.job.clone(),
+                };
+                let bytes = serde_json::to_vec(&stored).expect("events always serialise");
+                outbox
+                    .insert(entry.seq, bytes.as_slice())
+                    .map_err(|e| self.io(e))?;
+            }
+            let mut acked_table = txn.open_table(ACKED).map_err(|e| self.io(e))?;
+            for (sink, seq) in acked {
+                acked_table
+                    .insert(sink.as_str(), *seq)
+                    .map_err(|e| self.io(e))?;
+            }
+            if let Some(low) = acked.iter().map(|(_, s)| *s).min() {
+                outbox
+                    .retain_in(..low, |_, _| false)
+                    .map_err(|e| self.io(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+    use std::sync::Arc;
+
+    fn entry(seq: u64) -> Entry {
+        let event = EventBuilderV10::new()
+            .id(seq.to_string())
+            .source("job/a")
+            .ty("t")
+            .data("application/json", serde_json::json!({"z": 1, "a": 2}))
+            .build()
+            .unwrap();
+        Entry {
+            seq,
+            event: Arc::new(event),
+            job: Some("job/a/".into()),
+            appended_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_tick_commits_cursor_events_and_acks_together_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("shim-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (store, saved) = Store::open(&dir).unwrap();
+        assert!(saved.is_none(), "a new store has nothing");
+        let state = State {
+            baselined: true,
+            queue_floor: 7,
+            ..State::default()
+        };
+        store
+            .commit(
+                "http://ci/",
+                &state,
+                &[entry(0), entry(1), entry(2)],
+                &[("a".into(), 0), ("b".into(), 0)],
+            )
+            .unwrap();
+        store
+            .commit(
+                "http://ci/",
+                &state,
+                &[],
+                &[("a".into(), 3), ("b".into(), 1)],
+            )
+            .unwrap();
+        drop(store);
+        let (_, saved) = Store::open(&dir).unwrap();
+        let saved = saved.unwrap();
+        assert_eq!(saved.state, state);
+        assert_eq!(saved.controller, "http://ci/");
+        let seqs: Vec<u64> = saved.events.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(seqs, [1, 2], "what every sink acknowledged is gone");
+        assert_eq!(saved.acked["b"], 1);
+        assert_eq!(
+            saved.events[0].1,
+            *entry(1).event,
+            "events round-trip, data field order included"
+        );
+    }
+}
