@@ -762,3 +762,58 @@ mod state_dir {
         second.stop().await;
     }
 }
+
+/// Jenkins misbehaving: 5xx, timeouts, garbage and broken connections on the polled endpoints.
+mod jenkins_faults {
+    use super::*;
+    use mock_jenkins::{Fault, FaultKind};
+
+    #[tokio::test]
+    async fn errors_timeouts_garbage_and_resets_delay_events_but_lose_none() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.jenkins_timeout = Some("300ms".into());
+        let shim = Shim::start(opts).await;
+        {
+            let mut w = mock.world();
+            for (path, kind) in [
+                ("/queue/", FaultKind::Status(503)),
+                ("/computer/", FaultKind::Delay(600)),
+                ("/queue/", FaultKind::Garbage),
+                ("/computer/", FaultKind::Reset),
+                ("/job/", FaultKind::Status(500)),
+            ] {
+                w.faults.push(Fault {
+                    path_prefix: path.into(),
+                    kind,
+                    remaining: Some(3),
+                });
+            }
+        }
+        util::run_build(&mock, "app", "FAILURE");
+        rx.wait_for("all six", |r| r.len() >= 6).await;
+        settle().await;
+        assert_eq!(
+            rx.types_for("job/app"),
+            [
+                "queue.entered_waiting",
+                "queue.left",
+                "job.started",
+                "job.completed",
+                "job.finalized",
+                "job.failed"
+            ]
+        );
+        assert!(mock.world().faults.is_empty(), "every fault was hit");
+        let (_, metrics) = shim.get("/metrics").await;
+        for error_type in ["http_status", "timeout", "malformed_body"] {
+            assert!(
+                metrics.contains(&format!("error_type=\"{error_type}\"")),
+                "{error_type} counted: {metrics}"
+            );
+        }
+        shim.stop().await;
+    }
+}

@@ -52,6 +52,8 @@ struct Inbox {
     /// Statuses to answer next, front first; empty = 200.
     script: Vec<(u16, Option<String>)>,
     attempts: usize,
+    /// Answer 503 to everything while set.
+    down: bool,
 }
 
 /// A CloudEvents HTTP receiver on 127.0.0.1 that records requests.
@@ -83,6 +85,11 @@ impl Receiver {
         for _ in 0..n {
             inbox.script.push((status, retry_after.map(str::to_owned)));
         }
+    }
+
+    /// Answer 503 to everything (true) or go back to normal (false).
+    pub fn set_down(&self, down: bool) {
+        self.inbox.lock().unwrap().down = down;
     }
 
     /// Stop failing: answer 2xx from now on.
@@ -137,6 +144,9 @@ async fn record(
     let mut inbox = inbox.lock().unwrap();
     inbox.attempts += 1;
     let mut reply = HeaderMap::new();
+    if inbox.down {
+        return (StatusCode::SERVICE_UNAVAILABLE, reply);
+    }
     if !inbox.script.is_empty() {
         let (status, retry_after) = inbox.script.remove(0);
         if let Some(v) = retry_after {
