@@ -119,6 +119,10 @@ pub struct Options {
     /// userId/userName of run events (the plugin reports the listener's principal, SYSTEM).
     #[arg(long, env = "RUN_USER", value_name = "NAME")]
     pub run_user: Option<String>,
+    /// On a first start (no saved state), also report builds that started this long ago or
+    /// later, e.g. 1h (default: begin at "now").
+    #[arg(long, env = "BACKFILL", value_name = "DURATION")]
+    pub backfill: Option<String>,
     /// Most events waiting for delivery.
     #[arg(long, env = "OUTBOX_CAPACITY", value_name = "N")]
     pub outbox_capacity: Option<String>,
@@ -149,6 +153,7 @@ struct File {
     job_bodies: Option<String>,
     invalid_sources: Option<String>,
     run_user: Option<String>,
+    backfill: Option<String>,
     outbox_capacity: Option<usize>,
     outbox_full: Option<String>,
 }
@@ -223,6 +228,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Event encoding.
     pub encoder: Encoder,
+    /// `--backfill` window.
+    pub backfill: Option<Duration>,
     /// Most events waiting.
     pub outbox_capacity: usize,
     /// What a full outbox does.
@@ -442,6 +449,9 @@ impl Options {
         };
         let run_user =
             pick(self.run_user, file.run_user).unwrap_or_else(|| defaults::RUN_USER.into());
+        let backfill = pick(self.backfill, file.backfill)
+            .map(|b| duration("backfill", &b))
+            .transpose()?;
         let outbox_capacity = match self.outbox_capacity {
             Some(v) => v
                 .parse()
@@ -487,6 +497,7 @@ impl Options {
             listen,
             outbox_capacity,
             outbox_full,
+            backfill,
         })
     }
 }

@@ -45,6 +45,14 @@ pub struct Poller {
 }
 
 impl Poller {
+    /// Reports builds that started within `window` before the starting point (`--backfill`);
+    /// only when starting without saved state.
+    pub fn backfill(&mut self, window: Duration) {
+        if !self.state.baselined {
+            self.state.backfill_since = Some(now_ms() - window.as_millis() as i64);
+        }
+    }
+
     /// A poller starting from `state` (empty = begin at "now").
     pub fn new(
         client: Client,

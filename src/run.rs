@@ -172,6 +172,9 @@ pub async fn run(
         config.scan_interval,
         telemetry.clone(),
     );
+    if let Some(window) = config.backfill {
+        poller.backfill(window);
+    }
     let mut ticks = tokio::time::interval(config.poll_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;

@@ -817,3 +817,36 @@ mod jenkins_faults {
         shim.stop().await;
     }
 }
+
+/// `--backfill`: history on a first start, instead of beginning at "now".
+mod backfill {
+    use super::*;
+
+    #[tokio::test]
+    async fn first_start_with_backfill_reports_recent_builds_and_without_it_none() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        util::run_build(&mock, "app", "SUCCESS");
+        util::run_build(&mock, "app", "FAILURE");
+        let (with, without) = (Receiver::start().await, Receiver::start().await);
+        let mut opts = options(&mock, vec![with.url()]);
+        opts.backfill = Some("1h".into());
+        let a = Shim::start(opts).await;
+        let b = Shim::start(options(&mock, vec![without.url()])).await;
+        with.wait_for("both builds", |r| r.len() == 11).await;
+        settle().await;
+        let mut expected = [util::contract::LIFECYCLE, util::contract::LIFECYCLE].concat();
+        expected.push("job.failed");
+        assert_eq!(
+            with.types_for("job/app"),
+            expected,
+            "whole lifecycles, queue items included"
+        );
+        assert!(
+            without.received().is_empty(),
+            "no replay without --backfill"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+}

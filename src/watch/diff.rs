@@ -138,7 +138,10 @@ pub fn diff(state: State, obs: Observation) -> Outcome {
     d.session(obs.session);
     if !d.out.state.baselined {
         match (obs.queue, obs.computers, obs.scan) {
-            (Some(q), Some(c), Some(s)) => d.baseline(q, c, s),
+            (Some(q), Some(c), Some(s)) => {
+                d.baseline(q, c, s);
+                d.plan_build_reads();
+            }
             _ => d.out.follow_ups.scan = true,
         }
         return d.out;
@@ -218,12 +221,18 @@ impl Differ {
 
     fn baseline(&mut self, queue: QueueList, computers: ComputerSet, scan: Scan) {
         self.state().scan_levels = scan.levels;
+        let backfill = self.out.state.backfill_since.is_some();
         for node in flatten(scan.tree.jobs) {
             self.learn_root(node.url.as_deref());
-            let (path, job) = job_state(&node, node.last_number());
-            let mut job = job;
+            // With a backfill, the recent builds are read (their start times decide).
+            let high = if backfill { 0 } else { node.last_number() };
+            let (path, mut job) = job_state(&node, high);
             job.scanned = true;
-            self.state().jobs.insert(path, job);
+            self.state().jobs.insert(path.clone(), job);
+            if backfill {
+                let gap = self.add_builds(&path, node.last_number());
+                self.note_gap(&path, gap);
+            }
         }
         let mut max_id = 0;
         for item in queue.items {
@@ -238,8 +247,13 @@ impl Differ {
         let running = running_builds(&computers);
         for build in &running {
             if let Some(job) = self.out.state.jobs.get_mut(&build.job) {
-                // Running when we started: report how it ends, not a late `started`.
-                job.open.insert(build.number, Progress::Started);
+                if backfill {
+                    // Read like the others: its start time says whether `started` is reported.
+                    job.to_fetch.insert(build.number);
+                } else {
+                    // Running when we started: report how it ends, not a late `started`.
+                    job.open.insert(build.number, Progress::Started);
+                }
                 job.high = job.high.max(build.number);
             }
         }
@@ -738,6 +752,25 @@ impl Differ {
         let info = job.info.clone();
         if progress.is_none() && !wanted {
             return; // already reported in full
+        }
+        if progress.is_none()
+            && self
+                .out
+                .state
+                .backfill_since
+                .is_some_and(|since| build.timestamp < since)
+        {
+            // Before the backfill window: not reported; if still running, its end will be.
+            let job = self
+                .state()
+                .jobs
+                .get_mut(&build.id.job)
+                .expect("checked above");
+            job.to_fetch.remove(&n);
+            if !build.finalized {
+                job.open.insert(n, Progress::Started);
+            }
+            return;
         }
         if progress.is_none() && !self.queue_item_left(&build) {
             return; // held until the unseen queue item is read

@@ -583,3 +583,57 @@ fn queue_for_unknown_job_learns_the_job_before_announcing() {
     );
     assert!(h.state.queue.is_empty());
 }
+
+#[test]
+fn backfill_reports_builds_inside_the_window_and_only_the_end_of_older_running_ones() {
+    let mut state = State {
+        backfill_since: Some(2_500),
+        ..State::default()
+    };
+    // Builds 1 and 2 started before the window (timestamps 1000, 2000), 3 and 4 inside it; 4 runs.
+    let out = diff(
+        std::mem::take(&mut state),
+        Observation {
+            now: 0,
+            session: Some("s1".into()),
+            queue: Some(queue(vec![])),
+            computers: Some(computers(
+                &["job/app/2/", "job/app/4/"],
+                &[("agent1", true)],
+            )),
+            scan: Some(tree(vec![freestyle("app", Some(4))])),
+            ..Default::default()
+        },
+    );
+    assert!(out.changes.is_empty());
+    let mut h = Harness {
+        state: out.state,
+        builds: vec![],
+        left: vec![],
+        changes: vec![],
+        notes: vec![],
+        now: 0,
+    };
+    h.builds.push(build("app", 1, 0, false, Some("SUCCESS")));
+    h.builds.push(build("app", 2, 0, true, None));
+    h.builds.push(build("app", 3, 0, false, Some("FAILURE")));
+    h.builds.push(build("app", 4, 0, true, None));
+    h.poll(vec![], &["job/app/2/", "job/app/4/"], None);
+    assert_eq!(
+        h.took(),
+        [
+            "started:app#3",
+            "completed:app#3",
+            "finalized:app#3",
+            "failed:app#3",
+            "started:app#4"
+        ]
+    );
+    h.builds[1] = build("app", 2, 0, false, Some("SUCCESS"));
+    h.poll(vec![], &["job/app/4/"], None);
+    assert_eq!(
+        h.took(),
+        ["completed:app#2", "finalized:app#2"],
+        "an older running build still reports its end"
+    );
+}
