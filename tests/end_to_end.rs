@@ -850,3 +850,87 @@ mod backfill {
         b.stop().await;
     }
 }
+
+/// Sink outages: events wait in the outbox; one slow sink does not hold back another; a full
+/// outbox pauses polling without losing anything.
+mod outages {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_down_and_a_hanging_sink_do_not_hold_back_a_healthy_one_and_catch_up_in_order() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let (healthy, down) = (Receiver::start().await, Receiver::start().await);
+        down.set_down(true);
+        // A sink that accepts connections and never answers.
+        let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hanging_url = format!("http://{}/", hanging.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = hanging.accept().await {
+                held.push(conn);
+            }
+        });
+        let mut opts = options(&mock, vec![healthy.url(), down.url(), hanging_url]);
+        opts.sink_timeout = Some("500ms".into());
+        let shim = Shim::start(opts).await;
+        for _ in 0..3 {
+            util::run_build(&mock, "app", "SUCCESS");
+        }
+        let started = std::time::Instant::now();
+        healthy.wait_for("fifteen", |r| r.len() == 15).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "not held back"
+        );
+        assert!(down.received().is_empty() && down.attempts() > 0);
+        down.set_down(false);
+        down.wait_for("fifteen after recovery", |r| r.len() == 15)
+            .await;
+        let ids = |rx: &Receiver| {
+            rx.received()
+                .iter()
+                .map(|r| r.header("ce-id").unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&down), ids(&healthy), "same events, same order");
+        // The hanging sink times out and retries, on its own.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, metrics) = shim.get("/metrics").await;
+            if metrics.contains("component_errors_total{sink=\"http-2\",error_type=\"timeout\"}") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{metrics}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        shim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_pauses_polling_and_loses_nothing() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        rx.set_down(true);
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.outbox_capacity = Some("3".into());
+        let shim = Shim::start(opts).await;
+        util::run_build(&mock, "app", "SUCCESS");
+        util::eventually("paused", || rx.attempts() > 0).await;
+        settle().await;
+        // While paused, more builds run; they are caught up once the sink is back.
+        util::run_build(&mock, "app", "FAILURE");
+        let (_, metrics) = shim.get("/metrics").await;
+        assert!(
+            !metrics.contains("outbox_full_skipped_polls_total 0"),
+            "{metrics}"
+        );
+        rx.set_down(false);
+        rx.wait_for("both builds", |r| r.len() == 11).await;
+        let mut expected = [util::contract::LIFECYCLE, util::contract::LIFECYCLE].concat();
+        expected.push("job.failed");
+        assert_eq!(rx.types_for("job/app"), expected);
+        shim.stop().await;
+    }
+}
