@@ -753,26 +753,14 @@ impl Differ {
         if progress.is_none() && !wanted {
             return; // already reported in full
         }
-        if progress.is_none()
+        // Before the `--backfill` window: not reported; if still running, its end will be.
+        let before_window = progress.is_none()
             && self
                 .out
                 .state
                 .backfill_since
-                .is_some_and(|since| build.timestamp < since)
-        {
-            // Before the backfill window: not reported; if still running, its end will be.
-            let job = self
-                .state()
-                .jobs
-                .get_mut(&build.id.job)
-                .expect("checked above");
-            job.to_fetch.remove(&n);
-            if !build.finalized {
-                job.open.insert(n, Progress::Started);
-            }
-            return;
-        }
-        if progress.is_none() && !self.queue_item_left(&build) {
+                .is_some_and(|since| build.timestamp < since);
+        if progress.is_none() && !before_window && !self.queue_item_left(&build) {
             return; // held until the unseen queue item is read
         }
         let job = self
@@ -781,6 +769,12 @@ impl Differ {
             .get_mut(&build.id.job)
             .expect("checked above");
         job.to_fetch.remove(&n);
+        if before_window {
+            if !build.finalized {
+                job.open.insert(n, Progress::Started);
+            }
+            return;
+        }
         let target = if build.building {
             Phase::Started
         } else if build.finalized {

@@ -278,17 +278,8 @@ pub mod contract {
         "duration",
         "queueCauses",
     ];
-    /// `QueueModel` at left (no `queueCauses`).
-    pub const QUEUE_LEFT: &[&str] = &[
-        "ciUrl",
-        "displayName",
-        "entryTime",
-        "exitTime",
-        "startedBy",
-        "jenkinsQueueId",
-        "status",
-        "duration",
-    ];
+    /// `QueueModel` at left: the same without `queueCauses`.
+    pub const QUEUE_LEFT: &[&str] = QUEUE_ENTERED.split_at(8).0;
     /// `JobModel` of run events.
     pub const JOB_RUN: &[&str] = &["userId", "userName", "name", "displayName", "url", "build"];
     /// `BuildModel`.
