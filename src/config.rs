@@ -84,50 +84,51 @@ pub struct Options {
     )]
     pub sink: Vec<String>,
     /// How HTTP sinks given on the command line carry events: binary (headers, as the plugin)
-    /// or structured (application/cloudevents+json).
+    /// or structured (application/cloudevents+json). Default: binary.
     #[arg(long, env = "SINK_MODE", value_name = "MODE")]
     pub sink_mode: Option<String>,
-    /// Time between polls of the queue and the executors, e.g. 500ms, 2s.
+    /// Time between polls of the queue and the executors, e.g. 500ms, 2s. Default: 5s.
     #[arg(long, env = "POLL_INTERVAL", value_name = "DURATION")]
     pub poll_interval: Option<String>,
-    /// Time between full job-tree scans (the safety net for builds missed between polls).
+    /// Time between full job-tree scans (the safety net for builds missed between polls). Default: 60s.
     #[arg(long, env = "SCAN_INTERVAL", value_name = "DURATION")]
     pub scan_interval: Option<String>,
-    /// Folder levels the job-tree scan descends (deeper jobs are found through their builds).
+    /// Folder levels the job-tree scan descends (deeper jobs are found through their builds). Default: 5.
     #[arg(long, env = "FOLDER_DEPTH", value_name = "N")]
     pub folder_depth: Option<String>,
-    /// Timeout of each request to Jenkins.
+    /// Timeout of each request to Jenkins. Default: 30s.
     #[arg(long, env = "JENKINS_TIMEOUT", value_name = "DURATION")]
     pub jenkins_timeout: Option<String>,
-    /// Timeout of each delivery attempt to an HTTP sink.
+    /// Timeout of each delivery attempt to an HTTP sink. Default: 10s.
     #[arg(long, env = "SINK_TIMEOUT", value_name = "DURATION")]
     pub sink_timeout: Option<String>,
     /// Directory for the watcher's state (cursor and outbox); without it state is in memory only.
     #[arg(long, env = "STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Address for /healthz, /readyz and /metrics.
+    /// Address for /healthz, /readyz and /metrics. Default: 0.0.0.0:9102.
     #[arg(long, env = "LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// Bodies of org.jenkinsci.job.* events: intended (the plugin's documented JSON) or
-    /// plugin-1.0.0 (empty, as the released plugin really sends them).
+    /// plugin-1.0.0 (empty, as the released plugin really sends them). Default: intended.
     #[arg(long, env = "JOB_BODIES", value_name = "MODE")]
     pub job_bodies: Option<String>,
     /// Sources java.net.URI rejects (spaces, {, |, …): encode (percent-encode and emit) or drop
-    /// (as the plugin).
+    /// (as the plugin). Default: encode.
     #[arg(long, env = "INVALID_SOURCES", value_name = "MODE")]
     pub invalid_sources: Option<String>,
-    /// userId/userName of run events (the plugin reports the listener's principal, SYSTEM).
+    /// userId/userName of run events (the plugin reports the listener's principal). Default:
+    /// SYSTEM; an empty value gives null.
     #[arg(long, env = "RUN_USER", value_name = "NAME")]
     pub run_user: Option<String>,
     /// On a first start (no saved state), also report builds that started this long ago or
     /// later, e.g. 1h (default: begin at "now").
     #[arg(long, env = "BACKFILL", value_name = "DURATION")]
     pub backfill: Option<String>,
-    /// Most events waiting for delivery.
+    /// Most events waiting for delivery. Default: 100000.
     #[arg(long, env = "OUTBOX_CAPACITY", value_name = "N")]
     pub outbox_capacity: Option<String>,
     /// When the outbox is full: block (pause polling until a sink catches up; nothing is lost)
-    /// or drop-oldest (keep polling, drop the oldest events, logged and counted).
+    /// or drop-oldest (keep polling, drop the oldest events, logged and counted). Default: block.
     #[arg(long, env = "OUTBOX_FULL", value_name = "POLICY")]
     pub outbox_full: Option<String>,
 }

@@ -353,6 +353,8 @@ pub struct SinkRetry<'a> {
     pub sink: &'a str,
     /// Event id.
     pub id: &'a str,
+    /// Job path.
+    pub job: Option<&'a str>,
     /// Why.
     pub reason: &'a str,
     /// Bounded error label.
@@ -367,6 +369,7 @@ impl SinkRetry<'_> {
         tracing::warn!(
             sink = self.sink,
             event_id = self.id,
+            job = self.job,
             retry_in_ms = self.after.as_millis() as u64,
             "delivery failed, will retry: {}",
             self.reason

@@ -230,3 +230,42 @@ async fn the_token_never_appears_in_logs_of_a_failing_run() {
             .unwrap_or_else(|_| panic!("JSON log line: {line}"));
     }
 }
+
+#[tokio::test]
+async fn the_configuration_reference_lists_exactly_the_options_of_run() {
+    let (help, _) = text(&shim(&["run", "--help"], &[]).await);
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `--")).collect();
+    let mut flags_in_help = Vec::new();
+    for line in help.lines().map(str::trim).filter(|l| l.starts_with("--")) {
+        let flag = line.split_whitespace().next().unwrap();
+        if flag == "--help" {
+            continue;
+        }
+        flags_in_help.push(flag.to_string());
+        let env = line
+            .split("[env: ")
+            .nth(1)
+            .and_then(|e| e.split(['=', ']']).next())
+            .unwrap_or_else(|| panic!("{flag} has no env twin"));
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("| `{flag}` ")))
+            .unwrap_or_else(|| panic!("{flag} is missing from docs/configuration.md"));
+        assert!(
+            row.contains(&format!("`{env}`")),
+            "{flag}: docs name another variable than {env}: {row}"
+        );
+    }
+    for row in rows {
+        let flag = row.split('`').nth(1).unwrap();
+        assert!(
+            flags_in_help.iter().any(|f| f == flag),
+            "docs/configuration.md lists {flag}, which `run` does not have"
+        );
+    }
+}

@@ -188,6 +188,7 @@ impl Dispatcher {
                     telemetry::SinkRetry {
                         sink: &self.name,
                         id: event.id(),
+                        job: entry.job.as_deref(),
                         reason,
                         error_type,
                         after,
