@@ -10,7 +10,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY mock-jenkins ./mock-jenkins
-RUN cargo build --release --locked --bin jenkins-event-shim --bin mock-jenkins
+RUN cargo build --release --locked --workspace --bins
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS mock-jenkins
 COPY --from=build /src/target/release/mock-jenkins /usr/local/bin/mock-jenkins

@@ -83,8 +83,9 @@ pub struct Options {
         value_delimiter = ','
     )]
     pub sink: Vec<String>,
-    /// How HTTP sinks given on the command line carry events: binary (headers, as the plugin)
-    /// or structured (application/cloudevents+json). Default: binary.
+    /// How HTTP sinks given on the command line carry events: binary (headers, as the plugin),
+    /// structured (application/cloudevents+json) or batch (application/cloudevents-batch+json,
+    /// only if the receiver asks for it). Default: binary.
     #[arg(long, env = "SINK_MODE", value_name = "MODE")]
     pub sink_mode: Option<String>,
     /// Time between polls of the queue and the executors, e.g. 500ms, 2s. Default: 5s.
@@ -169,11 +170,14 @@ enum SinkEntry {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 struct SinkTable {
     url: String,
     name: Option<String>,
     mode: Option<String>,
     timeout: Option<String>,
+    batch_size: Option<usize>,
+    batch_wait: Option<String>,
 }
 
 /// How an HTTP sink carries an event.
@@ -183,6 +187,27 @@ pub enum Mode {
     Binary,
     /// The whole event as `application/cloudevents+json`.
     Structured,
+    /// Several events as one `application/cloudevents-batch+json` array (only when asked: the
+    /// HTTP binding says batches must be solicited by the receiver).
+    Batch,
+}
+
+/// How a batch sink groups events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Most events in one request.
+    pub max_events: usize,
+    /// Longest an event waits for others to join its batch.
+    pub max_wait: Duration,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_events: 100,
+            max_wait: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A configured sink.
@@ -205,6 +230,8 @@ pub enum SinkTarget {
         mode: Mode,
         /// Per-attempt timeout.
         timeout: Duration,
+        /// Grouping in batch mode.
+        batching: Batching,
     },
     /// JSON lines on standard output.
     Stdout,
@@ -273,9 +300,10 @@ fn mode(key: &'static str, value: &str) -> Result<Mode, ConfigError> {
     match value {
         "binary" => Ok(Mode::Binary),
         "structured" => Ok(Mode::Structured),
+        "batch" => Ok(Mode::Batch),
         _ => Err(ConfigError::Invalid {
             key,
-            expected: "binary or structured",
+            expected: "binary, structured or batch",
             got: value.into(),
         }),
     }
@@ -367,6 +395,8 @@ impl Options {
                     name: None,
                     mode: None,
                     timeout: None,
+                    batch_size: None,
+                    batch_wait: None,
                 },
                 SinkEntry::Table(t) => t,
             };
@@ -382,6 +412,23 @@ impl Options {
                     timeout: match &table.timeout {
                         Some(t) => duration("sink.timeout", t)?,
                         None => sink_timeout,
+                    },
+                    batching: Batching {
+                        max_events: match table.batch_size {
+                            Some(0) => {
+                                return Err(ConfigError::Invalid {
+                                    key: "sink.batch-size",
+                                    expected: "a positive number of events",
+                                    got: "0".into(),
+                                });
+                            }
+                            Some(n) => n,
+                            None => Batching::default().max_events,
+                        },
+                        max_wait: match &table.batch_wait {
+                            Some(w) => duration("sink.batch-wait", w)?,
+                            None => Batching::default().max_wait,
+                        },
                     },
                 }
             };

@@ -129,6 +129,7 @@ pub async fn run(
             index,
             name: sink_config.name.clone(),
             sink: Sink::new(sink_config)?,
+            batching: Sink::batching(sink_config),
             outbox: outbox.clone(),
             telemetry: telemetry.clone(),
             disabled,

@@ -934,3 +934,56 @@ mod outages {
         shim.stop().await;
     }
 }
+
+/// Batched mode, only when configured.
+mod batching {
+    use super::*;
+
+    #[tokio::test]
+    async fn batch_mode_sends_arrays_of_structured_events_in_order() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.sink_mode = Some("batch".into());
+        let shim = Shim::start(opts).await;
+        util::run_build(&mock, "app", "FAILURE");
+        let events = |r: &[util::Received]| {
+            r.iter()
+                .flat_map(|x| x.json().as_array().cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        rx.wait_for("six events in batches", |r| events(r).len() >= 6)
+            .await;
+        let got = rx.received();
+        assert!(
+            got.len() < 6,
+            "grouped: {} requests for 6 events",
+            got.len()
+        );
+        assert!(got.iter().all(|r| r.header("content-type")
+            == Some("application/cloudevents-batch+json; charset=UTF-8")));
+        let types: Vec<String> = events(&got)
+            .iter()
+            .map(|e| {
+                e["type"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("org.jenkinsci.")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "queue.entered_waiting",
+                "queue.left",
+                "job.started",
+                "job.completed",
+                "job.finalized",
+                "job.failed"
+            ]
+        );
+        shim.stop().await;
+    }
+}

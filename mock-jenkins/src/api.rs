@@ -63,6 +63,7 @@ async fn handle(
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let mut w = world.lock().expect("world lock");
+    w.requests += 1;
     let mut response = match fault {
         Some(FaultKind::Status(code)) => html(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -95,6 +96,9 @@ async fn handle(
             }
         },
     };
+    w.response_bytes += http_body::Body::size_hint(response.body())
+        .exact()
+        .unwrap_or(0);
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&w.settings.version) {
         h.insert("x-jenkins", v);

@@ -297,6 +297,8 @@ pub fn state(world: &World) -> Value {
         "running": world.running.iter().map(|(j, n)| format!("{j}#{n}")).collect::<Vec<_>>(),
         "nodes": world.nodes.iter().map(|n| json!({"name": n.name, "offline": n.offline})).collect::<Vec<_>>(),
         "faults": world.faults.len(),
+        "requests": world.requests,
+        "response_bytes": world.response_bytes,
     })
 }
 

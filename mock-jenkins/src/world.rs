@@ -312,6 +312,10 @@ pub struct World {
     pub nodes: Vec<Node>,
     /// Injected faults.
     pub faults: Vec<Fault>,
+    /// Jenkins API requests served (not `/mock/`), for measuring a client's cost.
+    pub requests: u64,
+    /// Response body bytes of those requests, before compression.
+    pub response_bytes: u64,
     /// Builds not finalized, by (job, number): what executors show, without scanning jobs.
     pub running: std::collections::BTreeSet<(String, u64)>,
     restarts: u64,
@@ -351,6 +355,8 @@ impl World {
                 executors: 2,
             }],
             faults: Vec::new(),
+            requests: 0,
+            response_bytes: 0,
             running: Default::default(),
             restarts: 0,
         };

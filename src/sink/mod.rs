@@ -21,7 +21,7 @@ use cloudevents::AttributesReader;
 use cloudevents::Event;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{SinkConfig, SinkTarget};
+use crate::config::{Batching, Mode, SinkConfig, SinkTarget};
 use crate::store::{Entry, Outbox};
 use crate::telemetry::{self, Telemetry};
 
@@ -65,9 +65,9 @@ impl Sink {
     /// Builds a sink from its configuration.
     pub fn new(config: &SinkConfig) -> Result<Sink, reqwest::Error> {
         Ok(match &config.target {
-            SinkTarget::Http { url, mode, timeout } => {
-                Sink::Http(http::HttpSink::new(url.clone(), *mode, *timeout)?)
-            }
+            SinkTarget::Http {
+                url, mode, timeout, ..
+            } => Sink::Http(http::HttpSink::new(url.clone(), *mode, *timeout)?),
             SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),
         })
     }
@@ -77,6 +77,18 @@ impl Sink {
         match self {
             Sink::Http(s) => s.send(event).await,
             Sink::Stdout(s) => s.send(event),
+        }
+    }
+
+    /// How a batch-mode sink groups events; `None` for one event per request.
+    pub fn batching(config: &SinkConfig) -> Option<Batching> {
+        match &config.target {
+            SinkTarget::Http {
+                mode: Mode::Batch,
+                batching,
+                ..
+            } => Some(*batching),
+            _ => None,
         }
     }
 
@@ -113,6 +125,8 @@ pub struct Dispatcher {
     pub name: String,
     /// The sink.
     pub sink: Sink,
+    /// Batch mode: how events are grouped; `None` sends them one by one.
+    pub batching: Option<Batching>,
     /// Shared outbox.
     pub outbox: Arc<Outbox>,
     /// Metrics.
@@ -124,54 +138,77 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Delivers until `stop` is cancelled, then drains for at most [`DRAIN_DEADLINE`].
     pub async fn run(self, stop: CancellationToken) {
-        loop {
+        let read = self.batching.map_or(READ_BATCH, |b| b.max_events);
+        'outer: loop {
             let appended = self.outbox.appended();
-            let batch = self.outbox.pending(self.index, READ_BATCH);
+            let batch = self.outbox.pending(self.index, read);
             if batch.is_empty() {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = appended => continue,
                 }
             }
-            for entry in batch {
+            if let Some(b) = self.batching {
+                // A short batch waits for company, at most `max_wait` from its oldest event.
+                let age = Duration::from_millis(
+                    (crate::poller::now_ms() - batch[0].appended_at).max(0) as u64,
+                );
+                if batch.len() < b.max_events && age < b.max_wait {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = appended => continue,
+                        _ = tokio::time::sleep(b.max_wait - age) => continue,
+                    }
+                }
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    () = self.deliver(&entry) => {}
-                }
-                if stop.is_cancelled() {
-                    break;
+                    () = self.deliver(&batch) => continue,
                 }
             }
-            if stop.is_cancelled() {
-                break;
+            for entry in batch {
+                tokio::select! {
+                    _ = stop.cancelled() => break 'outer,
+                    () = self.deliver(std::slice::from_ref(&entry)) => {}
+                }
             }
         }
         let _ = tokio::time::timeout(DRAIN_DEADLINE, self.drain()).await;
     }
 
-    /// One attempt per waiting event, until none is left or one fails.
+    /// One attempt per waiting event (or batch), until none is left or one fails.
     async fn drain(&self) {
+        let read = self.batching.map_or(1, |b| b.max_events);
         loop {
-            let batch = self.outbox.pending(self.index, READ_BATCH);
+            let batch = self.outbox.pending(self.index, read);
             if batch.is_empty() || self.disabled.load(Ordering::Relaxed) {
                 return;
             }
-            for entry in batch {
-                match self.sink.send(&entry.event).await {
-                    Ok(()) => self.acked(&entry),
-                    Err(_) => return,
-                }
+            match self.send(&batch).await {
+                Ok(()) => self.acked(&batch),
+                Err(_) => return,
             }
         }
     }
 
-    async fn deliver(&self, entry: &Entry) {
+    /// One attempt: a batch in batch mode, else the one event.
+    async fn send(&self, entries: &[Entry]) -> Result<(), SendError> {
+        match (&self.sink, self.batching) {
+            (Sink::Http(http), Some(_)) => {
+                let events: Vec<Event> = entries.iter().map(|e| (*e.event).clone()).collect();
+                http.send_batch(&events).await
+            }
+            _ => self.sink.send(&entries[0].event).await,
+        }
+    }
+
+    /// Delivers entries (one, or a batch) with the retry policy, until acknowledged or refused.
+    async fn deliver(&self, entries: &[Entry]) {
         if self.disabled.load(Ordering::Relaxed) {
             // A disabled sink keeps its cursor: its events stay counted as waiting.
             std::future::pending::<()>().await;
         }
-        let event = &entry.event;
-        let result = (|| async { self.sink.send(event).await })
+        let first = &entries[0];
+        let result = (|| async { self.send(entries).await })
             .retry(retry_policy())
             .when(|e| matches!(e, SendError::Retry { .. }))
             .adjust(|e, backoff| match e {
@@ -187,8 +224,8 @@ impl Dispatcher {
                 {
                     telemetry::SinkRetry {
                         sink: &self.name,
-                        id: event.id(),
-                        job: entry.job.as_deref(),
+                        id: first.event.id(),
+                        job: first.job.as_deref(),
                         reason,
                         error_type,
                         after,
@@ -198,16 +235,18 @@ impl Dispatcher {
             })
             .await;
         match result {
-            Ok(()) => self.acked(entry),
+            Ok(()) => self.acked(entries),
             Err(SendError::Reject { reason }) => {
-                telemetry::SinkRejected {
-                    sink: &self.name,
-                    id: event.id(),
-                    job: entry.job.as_deref(),
-                    reason: &reason,
+                for entry in entries {
+                    telemetry::SinkRejected {
+                        sink: &self.name,
+                        id: entry.event.id(),
+                        job: entry.job.as_deref(),
+                        reason: &reason,
+                    }
+                    .emit(&self.telemetry);
                 }
-                .emit(&self.telemetry);
-                self.outbox.ack(self.index, entry.seq);
+                self.outbox.ack(self.index, entries[entries.len() - 1].seq);
             }
             Err(SendError::Disable { reason }) => {
                 telemetry::SinkDisabled {
@@ -222,17 +261,19 @@ impl Dispatcher {
         }
     }
 
-    fn acked(&self, entry: &Entry) {
-        let latency = (crate::poller::now_ms() - entry.appended_at).max(0) as f64 / 1000.0;
-        telemetry::EventSent {
-            sink: &self.name,
-            ty: entry.event.ty(),
-            id: entry.event.id(),
-            job: entry.job.as_deref(),
-            latency,
+    fn acked(&self, entries: &[Entry]) {
+        let now = crate::poller::now_ms();
+        for entry in entries {
+            telemetry::EventSent {
+                sink: &self.name,
+                ty: entry.event.ty(),
+                id: entry.event.id(),
+                job: entry.job.as_deref(),
+                latency: (now - entry.appended_at).max(0) as f64 / 1000.0,
+            }
+            .emit(&self.telemetry);
         }
-        .emit(&self.telemetry);
-        self.outbox.ack(self.index, entry.seq);
+        self.outbox.ack(self.index, entries[entries.len() - 1].seq);
         telemetry::OutboxDepth(self.outbox.depth()).emit(&self.telemetry);
     }
 }

@@ -84,6 +84,17 @@ pub fn encode_structured(event: &Event) -> Encoded {
     }
 }
 
+/// Batched mode: a JSON array of structured events as `application/cloudevents-batch+json`.
+pub fn encode_batch(events: &[Event]) -> Encoded {
+    Encoded {
+        headers: vec![(
+            "Content-Type".to_string(),
+            "application/cloudevents-batch+json; charset=UTF-8".to_string(),
+        )],
+        body: serde_json::to_vec(events).expect("events always serialise"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use cloudevents::Event;
 
-use super::encoder::{encode_binary, encode_structured};
+use super::encoder::{encode_batch, encode_binary, encode_structured};
 use crate::config::Mode;
 use crate::sink::SendError;
 use crate::sink::classify::{Verdict, classify};
@@ -34,7 +34,17 @@ impl HttpSink {
         let encoded = match self.mode {
             Mode::Binary => encode_binary(event),
             Mode::Structured => encode_structured(event),
+            Mode::Batch => encode_batch(std::slice::from_ref(event)),
         };
+        self.post(encoded).await
+    }
+
+    /// POSTs several events as one batch.
+    pub async fn send_batch(&self, events: &[Event]) -> Result<(), SendError> {
+        self.post(encode_batch(events)).await
+    }
+
+    async fn post(&self, encoded: super::Encoded) -> Result<(), SendError> {
         let mut request = self.client.post(self.url.clone()).body(encoded.body);
         for (name, value) in &encoded.headers {
             request = request.header(name, value);
