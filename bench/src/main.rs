@@ -209,16 +209,15 @@ struct Row {
     scan_bytes: f64,
 }
 
-async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
-    let mock = MockJenkins::start(
-        Settings {
-            max_builds_per_job: Some(20),
-            ..Settings::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+/// A mock Jenkins with `jobs` jobs (as the simulator lays them out) and a receiver.
+async fn scene(jobs: usize) -> (MockJenkins, Vec<String>, SocketAddr, Arc<Inbox>) {
+    let settings = Settings {
+        max_builds_per_job: Some(20),
+        ..Settings::default()
+    };
+    let mock = MockJenkins::start(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let names = sim::populate(
         &mock.shared(),
         &sim::Simulation {
@@ -227,6 +226,11 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
         },
     );
     let (rx, inbox) = start_receiver().await;
+    (mock, names, rx, inbox)
+}
+
+async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
+    let (mock, names, rx, inbox) = scene(jobs).await;
     let health = free_port();
     let exe = std::env::current_exe()
         .unwrap()
@@ -309,23 +313,7 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
 }
 
 async fn measure_naive(cli: &Cli, jobs: usize) -> Option<Row> {
-    let mock = MockJenkins::start(
-        Settings {
-            max_builds_per_job: Some(20),
-            ..Settings::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let names = sim::populate(
-        &mock.shared(),
-        &sim::Simulation {
-            jobs,
-            ..Default::default()
-        },
-    );
-    let (rx, inbox) = start_receiver().await;
+    let (mock, names, rx, inbox) = scene(jobs).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/naive_poller.py");
     let run = |seconds: u64| {
         tokio::process::Command::new("python3")
