@@ -178,6 +178,16 @@ struct SinkTable {
     timeout: Option<String>,
     batch_size: Option<usize>,
     batch_wait: Option<String>,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default)]
+    jobs: Vec<String>,
+    bearer_token_env: Option<String>,
+    bearer_token_file: Option<PathBuf>,
+    basic_user: Option<String>,
+    basic_password_file: Option<PathBuf>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
 }
 
 /// How an HTTP sink carries an event.
@@ -217,6 +227,28 @@ pub struct SinkConfig {
     pub name: String,
     /// Where it delivers.
     pub target: SinkTarget,
+    /// Which events it wants.
+    pub filter: crate::sink::Filter,
+}
+
+/// How an HTTP sink authenticates.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    /// Nothing.
+    #[default]
+    None,
+    /// `Authorization: Bearer` with a token from the environment.
+    Bearer(Secret),
+    /// `Authorization: Bearer` with a token from a file, read again when the file changes
+    /// (Kubernetes updates mounted Secrets in place).
+    BearerFile(PathBuf),
+    /// `Authorization: Basic`.
+    Basic {
+        /// User.
+        user: String,
+        /// Password (read from a file at start).
+        password: Secret,
+    },
 }
 
 /// Kinds of sink.
@@ -232,6 +264,10 @@ pub enum SinkTarget {
         timeout: Duration,
         /// Grouping in batch mode.
         batching: Batching,
+        /// Authentication.
+        auth: Auth,
+        /// Extra headers on every request.
+        headers: Vec<(String, String)>,
     },
     /// JSON lines on standard output.
     Stdout,
@@ -397,9 +433,25 @@ impl Options {
                     timeout: None,
                     batch_size: None,
                     batch_wait: None,
+                    types: Vec::new(),
+                    jobs: Vec::new(),
+                    bearer_token_env: None,
+                    bearer_token_file: None,
+                    basic_user: None,
+                    basic_password_file: None,
+                    headers: Default::default(),
                 },
                 SinkEntry::Table(t) => t,
             };
+            let filter = crate::sink::Filter::new(&table.types, &table.jobs).map_err(|e| {
+                ConfigError::Invalid {
+                    key: "sink.types / sink.jobs",
+                    expected: "glob patterns such as org.jenkinsci.job.* or team/*",
+                    got: e.msg.to_string(),
+                }
+            })?;
+            let auth = sink_auth(&table)?;
+            let headers = sink_headers(&table.headers)?;
             let target = if matches!(table.url.as_str(), "stdout" | "-") {
                 SinkTarget::Stdout
             } else {
@@ -430,13 +482,19 @@ impl Options {
                             None => Batching::default().max_wait,
                         },
                     },
+                    auth,
+                    headers,
                 }
             };
             let name = table.name.unwrap_or_else(|| match &target {
                 SinkTarget::Stdout => "stdout".into(),
                 SinkTarget::Http { .. } => format!("http-{i}"),
             });
-            sinks.push(SinkConfig { name, target });
+            sinks.push(SinkConfig {
+                name,
+                target,
+                filter,
+            });
         }
         if need_sinks && sinks.is_empty() {
             return Err(ConfigError::Missing {
@@ -563,16 +621,81 @@ fn read_file(path: &Path) -> Result<File, ConfigError> {
     })
 }
 
-fn read_token(path: &Path) -> Result<Secret, ConfigError> {
+fn sink_auth(table: &SinkTable) -> Result<Auth, ConfigError> {
+    Ok(
+        match (
+            &table.bearer_token_env,
+            &table.bearer_token_file,
+            &table.basic_user,
+        ) {
+            (None, None, None) => Auth::None,
+            (Some(var), None, None) => match std::env::var(var) {
+                Ok(token) if !token.is_empty() => Auth::Bearer(Secret::new(token)),
+                _ => {
+                    return Err(ConfigError::Missing {
+                        key: "sink.bearer-token-env",
+                        hint: "the environment variable it names is not set or empty",
+                    });
+                }
+            },
+            (None, Some(path), None) => {
+                read_token(path)?; // fail now, not at the first delivery
+                Auth::BearerFile(path.clone())
+            }
+            (None, None, Some(user)) => {
+                let path = table
+                    .basic_password_file
+                    .as_ref()
+                    .ok_or(ConfigError::Missing {
+                        key: "sink.basic-password-file",
+                        hint: "basic-user needs basic-password-file",
+                    })?;
+                Auth::Basic {
+                    user: user.clone(),
+                    password: read_token(path)?,
+                }
+            }
+            _ => {
+                return Err(ConfigError::Conflict(
+                    "a sink takes one of bearer-token-env, bearer-token-file or basic-user",
+                ));
+            }
+        },
+    )
+}
+
+fn sink_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let ok = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && http::HeaderValue::from_str(value).is_ok();
+            if ok {
+                Ok((name.clone(), value.clone()))
+            } else {
+                Err(ConfigError::Invalid {
+                    key: "sink.headers",
+                    expected: "header names and visible-ASCII values",
+                    got: name.clone(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Reads a secret from a file (trimmed); the error names the file, never the content.
+pub(crate) fn read_token(path: &Path) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
         path: path.display().to_string(),
-        reason: format!("cannot read the API token file: {e}"),
+        reason: format!("cannot read the secret file: {e}"),
     })?;
     let token = text.trim();
     if token.is_empty() {
         return Err(ConfigError::File {
             path: path.display().to_string(),
-            reason: "the API token file is empty".into(),
+            reason: "the secret file is empty".into(),
         });
     }
     Ok(Secret::new(token))

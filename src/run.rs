@@ -130,6 +130,7 @@ pub async fn run(
             name: sink_config.name.clone(),
             sink: Sink::new(sink_config)?,
             batching: Sink::batching(sink_config),
+            filter: sink_config.filter.clone(),
             outbox: outbox.clone(),
             telemetry: telemetry.clone(),
             disabled,

@@ -987,3 +987,86 @@ mod batching {
         shim.stop().await;
     }
 }
+
+/// Several sinks from the config file, each with its own filter, auth and headers.
+mod sink_options {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_sink_gets_what_its_filter_wants_with_its_own_auth_and_headers() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("team/app", Kind::Freestyle).unwrap();
+        mock.world().create("other", Kind::Freestyle).unwrap();
+        let (jobs_only, everything) = (Receiver::start().await, Receiver::start().await);
+        let dir = std::env::temp_dir().join(format!("shim-sinks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = dir.join("token");
+        std::fs::write(&token, "first-token\n").unwrap();
+        std::fs::write(dir.join("password"), "pa55").unwrap();
+        let config = dir.join("shim.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"sink = [
+  {{ url = "{}", name = "team-jobs", types = ["org.jenkinsci.job.*"], jobs = ["team/*"], bearer-token-file = "{}" }},
+  {{ url = "{}", name = "all", mode = "structured", basic-user = "shim", basic-password-file = "{}", headers = {{ X-Tenant = "ci" }} }},
+]
+"#,
+                jobs_only.url(),
+                token.display(),
+                everything.url(),
+                dir.join("password").display()
+            ),
+        )
+        .unwrap();
+        let mut opts = options(&mock, vec![]);
+        opts.config = Some(config);
+        let shim = Shim::start(opts).await;
+        util::run_build(&mock, "team/app", "SUCCESS");
+        util::run_build(&mock, "other", "SUCCESS");
+        everything.wait_for("ten events", |r| r.len() == 10).await;
+        jobs_only
+            .wait_for("three job events of team/app", |r| r.len() == 3)
+            .await;
+        settle().await;
+        assert_eq!(
+            jobs_only.types_for("job/app"),
+            ["job.started", "job.completed", "job.finalized"]
+        );
+        assert_eq!(
+            jobs_only.received().len(),
+            3,
+            "nothing of `other`, no queue events"
+        );
+        assert!(
+            jobs_only
+                .received()
+                .iter()
+                .all(|r| r.header("authorization") == Some("Bearer first-token"))
+        );
+        let all = everything.received();
+        assert!(
+            all.iter()
+                .all(|r| r.header("authorization") == Some("Basic c2hpbTpwYTU1")
+                    && r.header("x-tenant") == Some("ci"))
+        );
+        assert!(all.iter().all(|r| {
+            r.header("content-type")
+                .unwrap()
+                .starts_with("application/cloudevents+json")
+        }));
+
+        // A rotated token (as Kubernetes updates a mounted Secret) is picked up.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        std::fs::write(&token, "second-token\n").unwrap();
+        util::run_build(&mock, "team/app", "SUCCESS");
+        jobs_only.wait_for("three more", |r| r.len() == 6).await;
+        assert_eq!(
+            jobs_only.received()[5].header("authorization"),
+            Some("Bearer second-token")
+        );
+        let (_, metrics) = shim.get("/metrics").await;
+        assert!(!metrics.contains("first-token") && !metrics.contains("pa55"));
+        shim.stop().await;
+    }
+}

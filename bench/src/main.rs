@@ -388,6 +388,7 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
             max_events: 500,
             max_wait: Duration::from_millis(5),
         }),
+        filter: Default::default(),
         outbox: outbox.clone(),
         telemetry: Arc::new(Telemetry::new()),
         disabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),

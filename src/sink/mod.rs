@@ -9,6 +9,7 @@
 //!   it for good. Order per sink is the outbox order, so per-job lifecycle order holds.
 
 pub mod classify;
+mod filter;
 pub mod http;
 pub mod stdout;
 
@@ -20,6 +21,8 @@ use backon::{ExponentialBuilder, Retryable};
 use cloudevents::AttributesReader;
 use cloudevents::Event;
 use tokio_util::sync::CancellationToken;
+
+pub use filter::Filter;
 
 use crate::config::{Batching, Mode, SinkConfig, SinkTarget};
 use crate::store::{Entry, Outbox};
@@ -66,8 +69,16 @@ impl Sink {
     pub fn new(config: &SinkConfig) -> Result<Sink, reqwest::Error> {
         Ok(match &config.target {
             SinkTarget::Http {
-                url, mode, timeout, ..
-            } => Sink::Http(http::HttpSink::new(url.clone(), *mode, *timeout)?),
+                url,
+                mode,
+                timeout,
+                auth,
+                headers,
+                ..
+            } => Sink::Http(
+                http::HttpSink::new(url.clone(), *mode, *timeout)?
+                    .with_auth(auth.clone(), headers.clone()),
+            ),
             SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),
         })
     }
@@ -127,6 +138,8 @@ pub struct Dispatcher {
     pub sink: Sink,
     /// Batch mode: how events are grouped; `None` sends them one by one.
     pub batching: Option<Batching>,
+    /// Which events this sink wants; the others are passed over (acknowledged unsent).
+    pub filter: Filter,
     /// Shared outbox.
     pub outbox: Arc<Outbox>,
     /// Metrics.
@@ -160,12 +173,22 @@ impl Dispatcher {
                         _ = tokio::time::sleep(b.max_wait - age) => continue,
                     }
                 }
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    () = self.deliver(&batch) => continue,
+                let last = batch[batch.len() - 1].seq;
+                let wanted: Vec<Entry> = batch.into_iter().filter(|e| self.wanted(e)).collect();
+                if !wanted.is_empty() {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        () = self.deliver(&wanted) => {}
+                    }
                 }
+                self.outbox.ack(self.index, last);
+                continue;
             }
             for entry in batch {
+                if !self.wanted(&entry) {
+                    self.outbox.ack(self.index, entry.seq);
+                    continue;
+                }
                 tokio::select! {
                     _ = stop.cancelled() => break 'outer,
                     () = self.deliver(std::slice::from_ref(&entry)) => {}
@@ -173,6 +196,10 @@ impl Dispatcher {
             }
         }
         let _ = tokio::time::timeout(DRAIN_DEADLINE, self.drain()).await;
+    }
+
+    fn wanted(&self, entry: &Entry) -> bool {
+        self.filter.wants(entry.event.ty(), entry.job.as_deref())
     }
 
     /// One attempt per waiting event (or batch), until none is left or one fails.
@@ -183,10 +210,15 @@ impl Dispatcher {
             if batch.is_empty() || self.disabled.load(Ordering::Relaxed) {
                 return;
             }
-            match self.send(&batch).await {
-                Ok(()) => self.acked(&batch),
-                Err(_) => return,
+            let last = batch[batch.len() - 1].seq;
+            let wanted: Vec<Entry> = batch.into_iter().filter(|e| self.wanted(e)).collect();
+            if !wanted.is_empty() {
+                match self.send(&wanted).await {
+                    Ok(()) => self.acked(&wanted),
+                    Err(_) => return,
+                }
             }
+            self.outbox.ack(self.index, last);
         }
     }
 

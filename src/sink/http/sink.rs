@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 use cloudevents::Event;
 
 use super::encoder::{encode_batch, encode_binary, encode_structured};
-use crate::config::Mode;
+use crate::config::{Auth, Mode};
+use crate::jenkins::Secret;
 use crate::sink::SendError;
 use crate::sink::classify::{Verdict, classify};
 
@@ -15,6 +16,10 @@ pub struct HttpSink {
     client: reqwest::Client,
     url: url::Url,
     mode: Mode,
+    auth: Auth,
+    headers: Vec<(String, String)>,
+    /// A token file's last modification time and content, re-read when the file changes.
+    token_cache: std::sync::Mutex<Option<(std::time::SystemTime, Secret)>>,
 }
 
 impl HttpSink {
@@ -26,7 +31,42 @@ impl HttpSink {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
             .build()?;
-        Ok(HttpSink { client, url, mode })
+        Ok(HttpSink {
+            client,
+            url,
+            mode,
+            auth: Auth::None,
+            headers: Vec::new(),
+            token_cache: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Adds authentication and extra headers.
+    pub fn with_auth(mut self, auth: Auth, headers: Vec<(String, String)>) -> HttpSink {
+        self.auth = auth;
+        self.headers = headers;
+        self
+    }
+
+    /// The bearer token from its file, read again only when the file's mtime changed.
+    fn file_token(&self, path: &std::path::Path) -> Result<Secret, SendError> {
+        let unreadable = |e: String| SendError::Retry {
+            reason: format!("bearer token file {}: {e}", path.display()),
+            error_type: "auth_config",
+            after: None,
+        };
+        let mtime = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(|e| unreadable(e.to_string()))?;
+        let mut cache = self.token_cache.lock().expect("token cache lock");
+        if let Some((seen, token)) = cache.as_ref() {
+            if *seen == mtime {
+                return Ok(token.clone());
+            }
+        }
+        let token = crate::config::read_token(path).map_err(|e| unreadable(e.to_string()))?;
+        *cache = Some((mtime, token.clone()));
+        Ok(token)
     }
 
     /// POSTs one event and classifies the answer.
@@ -46,9 +86,15 @@ impl HttpSink {
 
     async fn post(&self, encoded: super::Encoded) -> Result<(), SendError> {
         let mut request = self.client.post(self.url.clone()).body(encoded.body);
-        for (name, value) in &encoded.headers {
+        for (name, value) in self.headers.iter().chain(&encoded.headers) {
             request = request.header(name, value);
         }
+        request = match &self.auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token.expose()),
+            Auth::BearerFile(path) => request.bearer_auth(self.file_token(path)?.expose()),
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
+        };
         let response = request.send().await.map_err(|e| SendError::Retry {
             reason: format!("{}: {}", self.shown(), transport_reason(&e)),
             error_type: if e.is_timeout() { "timeout" } else { "connect" },
