@@ -163,6 +163,7 @@ struct File {
 /// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
 enum SinkEntry {
     Url(String),
     Table(SinkTable),
@@ -253,6 +254,7 @@ pub enum Auth {
 
 /// Kinds of sink.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
 pub enum SinkTarget {
     /// An HTTP CloudEvents receiver.
     Http {

@@ -57,6 +57,7 @@ pub enum SendError {
 
 /// A destination for events.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
 pub enum Sink {
     /// HTTP CloudEvents receiver.
     Http(http::HttpSink),
