@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::event::{Encoder, InvalidSources, JobBodies};
+use crate::event::{Encoder, Extras, InvalidSources, JobBodies};
 use crate::jenkins::{ClientConfig, Secret};
 use crate::store::OverflowPolicy;
 
@@ -121,6 +121,10 @@ pub struct Options {
     /// SYSTEM; an empty value gives null.
     #[arg(long, env = "RUN_USER", value_name = "NAME")]
     pub run_user: Option<String>,
+    /// Attributes the plugin never sets, comma-separated: time, subject, jenkinsurl (the
+    /// controller URL as an extension). Default: none, exactly the plugin's attributes.
+    #[arg(long, env = "EXTRAS", value_name = "LIST")]
+    pub extras: Option<String>,
     /// On a first start (no saved state), also report builds that started this long ago or
     /// later, e.g. 1h (default: begin at "now").
     #[arg(long, env = "BACKFILL", value_name = "DURATION")]
@@ -155,6 +159,7 @@ struct File {
     job_bodies: Option<String>,
     invalid_sources: Option<String>,
     run_user: Option<String>,
+    extras: Option<String>,
     backfill: Option<String>,
     outbox_capacity: Option<usize>,
     outbox_full: Option<String>,
@@ -557,6 +562,26 @@ impl Options {
         };
         let run_user =
             pick(self.run_user, file.run_user).unwrap_or_else(|| defaults::RUN_USER.into());
+        let mut extras = Extras::default();
+        for name in pick(self.extras, file.extras)
+            .iter()
+            .flat_map(|e| e.split(','))
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            match name {
+                "time" => extras.time = true,
+                "subject" => extras.subject = true,
+                "jenkinsurl" => extras.jenkins_url = true,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: "extras",
+                        expected: "a comma-separated list of time, subject, jenkinsurl",
+                        got: other.into(),
+                    });
+                }
+            }
+        }
         let backfill = pick(self.backfill, file.backfill)
             .map(|b| duration("backfill", &b))
             .transpose()?;
@@ -590,6 +615,7 @@ impl Options {
                 invalid_sources,
                 // An empty --run-user gives null, as under Authorize-Project.
                 run_user: (!run_user.is_empty()).then_some(run_user),
+                extras,
             },
             jenkins: ClientConfig {
                 url,

@@ -1070,3 +1070,48 @@ mod sink_options {
         shim.stop().await;
     }
 }
+
+/// Opt-in attributes the plugin never sets.
+mod extras {
+    use super::*;
+
+    #[tokio::test]
+    async fn time_subject_and_the_controller_url_only_when_asked() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("team/app", Kind::Freestyle).unwrap();
+        let (plain, extra) = (Receiver::start().await, Receiver::start().await);
+        let a = Shim::start(options(&mock, vec![plain.url()])).await;
+        let mut opts = options(&mock, vec![extra.url()]);
+        opts.extras = Some("time,subject,jenkinsurl".into());
+        let b = Shim::start(opts).await;
+        let n = util::run_build(&mock, "team/app", "SUCCESS");
+        plain.wait_for("five", |r| r.len() == 5).await;
+        let got = extra.wait_for("five", |r| r.len() == 5).await;
+        assert!(plain.received().iter().all(|r| {
+            r.headers
+                .iter()
+                .filter(|(h, _)| h.starts_with("ce-"))
+                .count()
+                == 4
+        }));
+        let started = &got[2];
+        assert_eq!(
+            started.header("ce-subject"),
+            Some(format!("team/app/{n}").as_str())
+        );
+        assert_eq!(got[0].header("ce-subject"), Some("team/app"));
+        assert_eq!(started.header("ce-jenkinsurl"), Some(mock.url().as_str()));
+        let time = started.header("ce-time").unwrap();
+        assert!(
+            (time.ends_with('Z') || time.ends_with("+00:00")) && time.contains('T'),
+            "RFC 3339: {time}"
+        );
+        assert_eq!(
+            plain.received()[2].header("ce-id"),
+            started.header("ce-id"),
+            "extras do not change ids"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+}

@@ -51,7 +51,23 @@ pub struct Encoder {
     pub invalid_sources: InvalidSources,
     /// Run events' `userId`/`userName` (REST cannot see the listener thread's principal).
     pub run_user: Option<String>,
+    /// Attributes the plugin never sets, each opt-in.
+    pub extras: Extras,
 }
+
+/// Opt-in attributes; all off by default so strict consumers see exactly the plugin's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `time`: when the change happened (RFC 3339).
+    pub time: bool,
+    /// `subject`: the build (`team/app/42`), job, or node the event is about.
+    pub subject: bool,
+    /// The `jenkinsurl` extension: the controller's URL, to tell several controllers apart.
+    pub jenkins_url: bool,
+}
+
+/// The extension attribute carrying the controller URL (CloudEvents names: `[a-z0-9]{1,20}`).
+pub const JENKINS_URL_EXTENSION: &str = "jenkinsurl";
 
 /// The UUID namespace of event ids (a fixed random UUID: ids must never change).
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b1c_1a1e_8e0f_4f7a_9d3c_2a55_0e1f_7c42);
@@ -76,6 +92,22 @@ impl Encoder {
         let builder = match p.data {
             Some(data) => builder.data("application/json", data),
             None => builder,
+        };
+        let builder = if self.extras.subject {
+            builder.subject(p.subject)
+        } else {
+            builder
+        };
+        let builder = if self.extras.time {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(p.time.max(0) as u64);
+            builder.time(humantime::format_rfc3339_millis(at).to_string())
+        } else {
+            builder
+        };
+        let builder = if self.extras.jenkins_url {
+            builder.extension(JENKINS_URL_EXTENSION, self.controller.clone())
+        } else {
+            builder
         };
         let mut event = builder.build().expect("id, source and type are always set");
         event.set_datacontenttype(Some("application/json"));

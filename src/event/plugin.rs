@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::jenkins::model::Cause;
+use crate::jenkins::path::full_name;
 use crate::watch::{BuildFacts, Change, ItemKind, Phase, QueueSnapshot, ScmState};
 
 use super::JobBodies;
@@ -17,6 +18,11 @@ pub(super) struct Plugin {
     pub data: Option<Value>,
     /// Natural key for the event id.
     pub key: String,
+    /// When it happened (ms), for the opt-in `time`.
+    pub time: i64,
+    /// What it is about, for the opt-in `subject`: `team/app/42` for a build, the job's full
+    /// name for queue and item events, the node name for node events.
+    pub subject: String,
 }
 
 #[derive(Serialize)]
@@ -129,6 +135,8 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
                     "build|{}|{}|{}|{ty}",
                     build.id.job, build.id.number, build.timestamp
                 ),
+                time: *timestamp,
+                subject: format!("{}/{}", full_name(&job.path), build.id.number),
             }
         }
         Change::Item {
@@ -164,6 +172,8 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
                 source: format!("job/{}", job.display_name),
                 data: (bodies == JobBodies::Intended).then(|| to_value(model)),
                 key: format!("item|{}|{ty}|{revision}", job.path),
+                time: *at,
+                subject: full_name(&job.path),
             }
         }
         Change::Node(node) => {
@@ -182,6 +192,8 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
                 source: format!("node/{}", node.name),
                 data: Some(to_value(model)),
                 key: format!("node|{}|{status}|{}|{}", node.name, node.seq, node.at),
+                time: node.at,
+                subject: node.name.clone(),
             }
         }
     }
@@ -220,6 +232,8 @@ fn queue(item: &QueueSnapshot, status: &'static str, exit_time: i64) -> Plugin {
         source: format!("job/{}", item.display_name),
         data: Some(to_value(model)),
         key: format!("queue|{}|{}|{stage}", item.id, item.in_queue_since),
+        time: exit_time,
+        subject: full_name(&item.job),
     }
 }
 

@@ -72,6 +72,24 @@ pub fn root_of(url: &str) -> Option<&str> {
     split_job_url(url).map(|(root, _)| root)
 }
 
+/// `job/team/job/app%20x/` → `team/app x` (the Jenkins full name; a branch stays `feature%2Fx`).
+pub fn full_name(path: &str) -> String {
+    path.trim_end_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            ["job", name] => Some(
+                percent_encoding::percent_decode_str(name)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            ),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

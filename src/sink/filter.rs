@@ -1,6 +1,6 @@
 //! Which events a sink wants: CloudEvent types and job full names, as glob patterns. Pure.
 
-use percent_encoding::percent_decode_str;
+use crate::jenkins::path::full_name;
 
 /// A sink's filter; empty lists let everything through.
 #[derive(Debug, Clone, Default)]
@@ -34,20 +34,6 @@ impl Filter {
             });
         type_ok && job_ok
     }
-}
-
-/// `job/team/job/app%20x/` → `team/app x` (the Jenkins full name; a branch stays `feature%2Fx`).
-pub fn full_name(path: &str) -> String {
-    path.trim_end_matches('/')
-        .split('/')
-        .collect::<Vec<_>>()
-        .chunks(2)
-        .filter_map(|pair| match pair {
-            ["job", name] => Some(percent_decode_str(name).decode_utf8_lossy().into_owned()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[cfg(test)]
