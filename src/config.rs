@@ -74,8 +74,8 @@ pub struct Options {
     /// File holding the API token (e.g. a mounted Kubernetes secret).
     #[arg(long, env = "JENKINS_API_TOKEN_FILE", value_name = "FILE")]
     pub jenkins_token_file: Option<PathBuf>,
-    /// Where to deliver events: an http(s) URL, or `stdout` for JSON lines. Repeatable; in the
-    /// environment, comma-separated.
+    /// Where to deliver events: an http(s) URL, `stdout`, or `file:///path` (JSON lines).
+    /// Repeatable; in the environment, comma-separated.
     #[arg(
         long = "sink",
         env = "SINK_URL",
@@ -278,6 +278,8 @@ pub enum SinkTarget {
     },
     /// JSON lines on standard output.
     Stdout,
+    /// JSON lines appended to a file (`file:///var/log/jenkins-events.jsonl`).
+    File(PathBuf),
 }
 
 /// A checked configuration.
@@ -461,6 +463,12 @@ impl Options {
             let headers = sink_headers(&table.headers)?;
             let target = if matches!(table.url.as_str(), "stdout" | "-") {
                 SinkTarget::Stdout
+            } else if let Some(path) = table
+                .url
+                .strip_prefix("file://")
+                .or_else(|| table.url.strip_prefix("file:"))
+            {
+                SinkTarget::File(PathBuf::from(path))
             } else {
                 SinkTarget::Http {
                     url: http_url("sink", table.url.trim())?,
@@ -495,6 +503,7 @@ impl Options {
             };
             let name = table.name.unwrap_or_else(|| match &target {
                 SinkTarget::Stdout => "stdout".into(),
+                SinkTarget::File(_) => format!("file-{i}"),
                 SinkTarget::Http { .. } => format!("http-{i}"),
             });
             sinks.push(SinkConfig {

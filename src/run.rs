@@ -34,6 +34,9 @@ pub enum RunError {
     /// The HTTP client could not be built (TLS backend).
     #[error("cannot build an HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// A sink could not be set up.
+    #[error(transparent)]
+    Sink(#[from] crate::sink::BuildError),
     /// The state file cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1115,3 +1115,35 @@ mod extras {
         b.stop().await;
     }
 }
+
+/// The file sink: JSON lines for other tools.
+mod file_sink {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_sink_appends_one_structured_event_per_line() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let path = std::env::temp_dir().join(format!("shim-events-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let shim = Shim::start(options(&mock, vec![format!("file://{}", path.display())])).await;
+        util::run_build(&mock, "app", "SUCCESS");
+        util::eventually("five lines", || {
+            std::fs::read_to_string(&path).is_ok_and(|t| t.lines().count() == 5)
+        })
+        .await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let types: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("org.jenkinsci.")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(types, util::contract::LIFECYCLE);
+        shim.stop().await;
+    }
+}

@@ -9,6 +9,7 @@
 //!   it for good. Order per sink is the outbox order, so per-job lifecycle order holds.
 
 pub mod classify;
+pub mod file;
 mod filter;
 pub mod http;
 pub mod stdout;
@@ -63,11 +64,30 @@ pub enum Sink {
     Http(http::HttpSink),
     /// Standard output.
     Stdout(stdout::StdoutSink),
+    /// A file.
+    File(file::FileSink),
+}
+
+/// Why a sink could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The HTTP client (TLS backend).
+    #[error("cannot build an HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The file cannot be opened for appending.
+    #[error("cannot open the file sink {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Sink {
     /// Builds a sink from its configuration.
-    pub fn new(config: &SinkConfig) -> Result<Sink, reqwest::Error> {
+    pub fn new(config: &SinkConfig) -> Result<Sink, BuildError> {
         Ok(match &config.target {
             SinkTarget::Http {
                 url,
@@ -81,6 +101,14 @@ impl Sink {
                     .with_auth(auth.clone(), headers.clone()),
             ),
             SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),
+            SinkTarget::File(path) => {
+                Sink::File(
+                    file::FileSink::open(path).map_err(|source| BuildError::File {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
         })
     }
 
@@ -89,6 +117,7 @@ impl Sink {
         match self {
             Sink::Http(s) => s.send(event).await,
             Sink::Stdout(s) => s.send(event),
+            Sink::File(s) => s.send(event),
         }
     }
 
@@ -109,6 +138,7 @@ impl Sink {
         match self {
             Sink::Http(s) => s.probe().await,
             Sink::Stdout(_) => Ok("standard output".into()),
+            Sink::File(s) => Ok(format!("appending to {}", s.path().display())),
         }
     }
 }
