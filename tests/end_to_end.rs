@@ -606,7 +606,7 @@ mod delivery {
         let got = rx.wait_for("five", |r| r.len() == 5).await;
         assert_eq!(
             got[0].header("content-type"),
-            Some("application/cloudevents+json; charset=UTF-8")
+            Some("application/cloudevents+json; charset=utf-8")
         );
         let started = got[2].json();
         assert_eq!(started["type"], "org.jenkinsci.job.started");
@@ -962,7 +962,7 @@ mod batching {
             got.len()
         );
         assert!(got.iter().all(|r| r.header("content-type")
-            == Some("application/cloudevents-batch+json; charset=UTF-8")));
+            == Some("application/cloudevents-batch+json; charset=utf-8")));
         let types: Vec<String> = events(&got)
             .iter()
             .map(|e| {

@@ -2,7 +2,10 @@
 //! HTTP binding) parses one event of every type in binary and in structured mode, and what it
 //! parses is what the plugin contract says.
 //!
-//! Needs `python3` with `pip install -r tests/interop/requirements.txt` (`.ci/run` installs it).
+//! The JavaScript SDK (`cloudevents` 10 on npm) does the same.
+//!
+//! Needs `python3` with `pip install -r tests/interop/requirements.txt` and `node` with
+//! `npm ci --prefix tests/interop/js` (`.ci/run` installs both).
 
 mod util;
 
@@ -41,28 +44,27 @@ fn expected_keys(ty: &str) -> &'static [&'static str] {
     }
 }
 
-struct PythonReceiver {
+/// A receiver in another language, started as a child process: prints its port, then one JSON
+/// line per parsed request.
+struct ExternalReceiver {
     child: tokio::process::Child,
     port: u16,
     lines: Arc<Mutex<Vec<Value>>>,
 }
 
-impl PythonReceiver {
-    async fn start() -> PythonReceiver {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/cloudevents_receiver.py"
-        );
-        let mut child = tokio::process::Command::new("python3")
-            .arg(script)
+impl ExternalReceiver {
+    async fn start(program: &str, script: &str, install: &str) -> ExternalReceiver {
+        let script = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+        let mut child = tokio::process::Command::new(program)
+            .arg(&script)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("python3 is needed for the interop tests");
+            .unwrap_or_else(|e| panic!("{program} is needed for the interop tests: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = stdout.next_line().await.unwrap().unwrap_or_default();
         let port: u16 = first.trim().parse().unwrap_or_else(|_| {
-            panic!("the Python receiver did not start ({first:?}); run: pip install -r tests/interop/requirements.txt")
+            panic!("the {program} receiver did not start ({first:?}); run: {install}")
         });
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
@@ -73,7 +75,7 @@ impl PythonReceiver {
                     .push(serde_json::from_str(&line).expect("receiver prints JSON"));
             }
         });
-        PythonReceiver { child, port, lines }
+        ExternalReceiver { child, port, lines }
     }
 
     fn parsed(&self) -> Vec<Value> {
@@ -106,8 +108,27 @@ async fn every_type(mock: &mock_jenkins::MockJenkins) {
     mock.world().set_node("agent1", false, false);
 }
 
-async fn python_parses_every_type(mode: &str) {
-    let python = PythonReceiver::start().await;
+/// The Python SDK (2.x core HTTP binding).
+async fn python() -> ExternalReceiver {
+    ExternalReceiver::start(
+        "python3",
+        "cloudevents_receiver.py",
+        "pip install -r tests/interop/requirements.txt",
+    )
+    .await
+}
+
+/// The JavaScript SDK (`cloudevents` 10 on npm, `HTTP.toEvent`).
+async fn javascript() -> ExternalReceiver {
+    ExternalReceiver::start(
+        "node",
+        "js/receiver.mjs",
+        "npm ci --prefix tests/interop/js",
+    )
+    .await
+}
+
+async fn sdk_parses_every_type(python: ExternalReceiver, mode: &str) {
     let mock = jenkins(Settings::default()).await;
     mock.world().set_node("agent1", false, false);
     let mut opts = options(&mock, vec![format!("http://127.0.0.1:{}/", python.port)]);
@@ -183,10 +204,20 @@ async fn python_parses_every_type(mode: &str) {
 
 #[tokio::test]
 async fn python_cloudevents_sdk_parses_every_event_type_in_binary_mode() {
-    python_parses_every_type("binary").await;
+    sdk_parses_every_type(python().await, "binary").await;
+}
+
+#[tokio::test]
+async fn javascript_cloudevents_sdk_parses_every_event_type_in_binary_mode() {
+    sdk_parses_every_type(javascript().await, "binary").await;
+}
+
+#[tokio::test]
+async fn javascript_cloudevents_sdk_parses_every_event_type_in_structured_mode() {
+    sdk_parses_every_type(javascript().await, "structured").await;
 }
 
 #[tokio::test]
 async fn python_cloudevents_sdk_parses_every_event_type_in_structured_mode() {
-    python_parses_every_type("structured").await;
+    sdk_parses_every_type(python().await, "structured").await;
 }

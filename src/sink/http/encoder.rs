@@ -73,12 +73,14 @@ pub fn encode_binary(event: &Event) -> Encoded {
     }
 }
 
-/// Structured mode: the JSON event format as `application/cloudevents+json`.
+/// Structured mode: the JSON event format as `application/cloudevents+json`. The charset is
+/// written in lower case: the JavaScript SDK (`cloudevents` 10) matches the whole header value
+/// exactly and knows only `charset=utf-8`; every other parser takes either.
 pub fn encode_structured(event: &Event) -> Encoded {
     Encoded {
         headers: vec![(
             "Content-Type".to_string(),
-            "application/cloudevents+json; charset=UTF-8".to_string(),
+            "application/cloudevents+json; charset=utf-8".to_string(),
         )],
         body: serde_json::to_vec(event).expect("events always serialise"),
     }
@@ -89,7 +91,7 @@ pub fn encode_batch(events: &[Event]) -> Encoded {
     Encoded {
         headers: vec![(
             "Content-Type".to_string(),
-            "application/cloudevents-batch+json; charset=UTF-8".to_string(),
+            "application/cloudevents-batch+json; charset=utf-8".to_string(),
         )],
         body: serde_json::to_vec(events).expect("events always serialise"),
     }

@@ -1,0 +1,37 @@
+// An HTTP CloudEvents receiver built on the JavaScript cloudevents SDK (an independent parser).
+// Prints its port first, then one JSON line per request in the format of
+// ../cloudevents_receiver.py, answering 200 when the SDK parses the request and 400 when not.
+import http from "node:http";
+import { HTTP } from "cloudevents";
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const body = Buffer.concat(chunks).toString("utf8");
+    let line;
+    try {
+      const parsed = HTTP.toEvent({ headers: req.headers, body });
+      const events = Array.isArray(parsed) ? parsed : [parsed];
+      for (const event of events) {
+        const attributes = {};
+        for (const key of ["specversion", "id", "source", "type", "datacontenttype", "subject", "time"]) {
+          if (event[key] !== undefined) attributes[key] = String(event[key]);
+        }
+        line = {
+          ok: true,
+          attributes,
+          data: event.data ?? null,
+          content_type: req.headers["content-type"],
+          sent_time: req.headers["ce-time"] !== undefined || (req.headers["content-type"] || "").startsWith("application/cloudevents") && body.includes('"time"') && JSON.parse(body).time !== undefined,
+        };
+        console.log(JSON.stringify(line));
+      }
+      res.writeHead(200).end();
+    } catch (e) {
+      console.log(JSON.stringify({ ok: false, error: String(e) }));
+      res.writeHead(400).end();
+    }
+  });
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
