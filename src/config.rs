@@ -74,6 +74,13 @@ pub struct Options {
     /// File holding the API token (e.g. a mounted Kubernetes secret).
     #[arg(long, env = "JENKINS_API_TOKEN_FILE", value_name = "FILE")]
     pub jenkins_token_file: Option<PathBuf>,
+    /// PEM bundle of CAs to trust for Jenkins' certificate, besides the usual roots (an
+    /// internal CA).
+    #[arg(long, env = "JENKINS_CA_FILE", value_name = "FILE")]
+    pub jenkins_ca_file: Option<PathBuf>,
+    /// Do not verify Jenkins' TLS certificate (testing only; logged as a warning).
+    #[arg(long, env = "JENKINS_INSECURE_SKIP_VERIFY")]
+    pub jenkins_insecure_skip_verify: bool,
     /// Where to deliver events: an http(s) URL, `stdout`, or `file:///path` (JSON lines).
     /// Repeatable; in the environment, comma-separated.
     #[arg(
@@ -146,6 +153,9 @@ struct File {
     jenkins_user: Option<String>,
     jenkins_token: Option<String>,
     jenkins_token_file: Option<PathBuf>,
+    jenkins_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    jenkins_insecure_skip_verify: bool,
     #[serde(default)]
     sink: Vec<SinkEntry>,
     sink_mode: Option<String>,
@@ -194,6 +204,9 @@ struct SinkTable {
     basic_password_file: Option<PathBuf>,
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
 }
 
 /// How an HTTP sink carries an event.
@@ -275,6 +288,8 @@ pub enum SinkTarget {
         auth: Auth,
         /// Extra headers on every request.
         headers: Vec<(String, String)>,
+        /// Extra CAs, or no verification.
+        tls: crate::tls::Tls,
     },
     /// JSON lines on standard output.
     Stdout,
@@ -413,6 +428,11 @@ impl Options {
                 hint: "an API token needs its user: set --jenkins-user or JENKINS_USER",
             });
         }
+        let jenkins_tls = tls(
+            "jenkins-ca-file",
+            self.jenkins_ca_file.or(file.jenkins_ca_file).as_deref(),
+            self.jenkins_insecure_skip_verify || file.jenkins_insecure_skip_verify,
+        )?;
         let jenkins_timeout = duration(
             "jenkins-timeout",
             &pick(self.jenkins_timeout, file.jenkins_timeout)
@@ -449,6 +469,8 @@ impl Options {
                     basic_user: None,
                     basic_password_file: None,
                     headers: Default::default(),
+                    ca_file: None,
+                    insecure_skip_verify: false,
                 },
                 SinkEntry::Table(t) => t,
             };
@@ -460,6 +482,11 @@ impl Options {
                 }
             })?;
             let auth = sink_auth(&table)?;
+            let tls = tls(
+                "sink.ca-file",
+                table.ca_file.as_deref(),
+                table.insecure_skip_verify,
+            )?;
             let headers = sink_headers(&table.headers)?;
             let target = if matches!(table.url.as_str(), "stdout" | "-") {
                 SinkTarget::Stdout
@@ -499,6 +526,7 @@ impl Options {
                     },
                     auth,
                     headers,
+                    tls,
                 }
             };
             let name = table.name.unwrap_or_else(|| match &target {
@@ -631,6 +659,7 @@ impl Options {
                 user,
                 token,
                 timeout: jenkins_timeout,
+                tls: jenkins_tls,
             },
             sinks,
             poll_interval,
@@ -655,6 +684,24 @@ fn read_file(path: &Path) -> Result<File, ConfigError> {
         path: shown,
         // toml's message names the key and the line; it never echoes a whole file.
         reason: e.to_string().lines().collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn tls(
+    key: &'static str,
+    ca_file: Option<&Path>,
+    insecure: bool,
+) -> Result<crate::tls::Tls, ConfigError> {
+    let extra_roots = match ca_file {
+        Some(path) => crate::tls::Tls::read_ca_file(path).map_err(|reason| ConfigError::File {
+            path: format!("{key} {}", path.display()),
+            reason,
+        })?,
+        None => Vec::new(),
+    };
+    Ok(crate::tls::Tls {
+        extra_roots,
+        insecure_skip_verify: insecure,
     })
 }
 

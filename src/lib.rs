@@ -14,6 +14,7 @@
 //! - [`sink`] delivers, one dispatcher per sink, with retries and a status classifier.
 //! - [`poller`] drives the watcher: reads, follow-ups, and hands events to the outbox.
 //! - [`serve`] answers `/healthz`, `/readyz` and `/metrics`.
+//! - [`tls`] holds the TLS options the Jenkins client and the HTTP sinks share.
 //! - [`config`] is the one description of every option (CLI flag, environment, TOML key).
 //! - [`run`] wires them together under one shutdown token; [`demo`] runs it on an embedded mock.
 #![warn(missing_docs)]
@@ -28,4 +29,5 @@ pub mod serve;
 pub mod sink;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod watch;

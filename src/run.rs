@@ -167,6 +167,18 @@ pub async fn run(
         listen = %addr,
         "jenkins-event-shim starting"
     );
+    if config.jenkins.tls.insecure_skip_verify {
+        tracing::warn!(
+            "jenkins-insecure-skip-verify: Jenkins' TLS certificate is NOT verified; use --jenkins-ca-file instead outside tests"
+        );
+    }
+    for s in &config.sinks {
+        if let crate::config::SinkTarget::Http { tls, .. } = &s.target {
+            if tls.insecure_skip_verify {
+                tracing::warn!(sink = %s.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
+            }
+        }
+    }
     let (persistence, state) = restore(&config, &outbox)?;
 
     let mut poller = Poller::new(

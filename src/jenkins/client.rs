@@ -46,6 +46,8 @@ pub struct ClientConfig {
     pub token: Option<Secret>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Extra CAs, or no verification.
+    pub tls: crate::tls::Tls,
 }
 
 /// What every response tells besides its body.
@@ -85,7 +87,9 @@ impl Client {
         // Jenkins localises `why` and offline reasons by request locale; the contract is English.
         headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("en"));
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let http = config
+            .tls
+            .apply(reqwest::Client::builder())
             .default_headers(headers)
             .user_agent(concat!("jenkins-event-shim/", env!("CARGO_PKG_VERSION")))
             .gzip(true)

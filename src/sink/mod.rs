@@ -95,9 +95,10 @@ impl Sink {
                 timeout,
                 auth,
                 headers,
+                tls,
                 ..
             } => Sink::Http(
-                http::HttpSink::new(url.clone(), *mode, *timeout)?
+                http::HttpSink::with_tls(url.clone(), *mode, *timeout, tls)?
                     .with_auth(auth.clone(), headers.clone()),
             ),
             SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),

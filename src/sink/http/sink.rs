@@ -25,7 +25,18 @@ pub struct HttpSink {
 impl HttpSink {
     /// A client with the sink's timeout; redirects are never followed (webhook spec).
     pub fn new(url: url::Url, mode: Mode, timeout: Duration) -> Result<HttpSink, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        Self::with_tls(url, mode, timeout, &crate::tls::Tls::default())
+    }
+
+    /// A client with the sink's timeout and TLS settings.
+    pub fn with_tls(
+        url: url::Url,
+        mode: Mode,
+        timeout: Duration,
+        tls: &crate::tls::Tls,
+    ) -> Result<HttpSink, reqwest::Error> {
+        let client = tls
+            .apply(reqwest::Client::builder())
             .user_agent(concat!("jenkins-event-shim/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
