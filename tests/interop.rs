@@ -1,8 +1,9 @@
 //! Independent implementations check our output: the Python `cloudevents` SDK (2.x, its core
-//! HTTP binding) parses one event of every type in binary and in structured mode, and what it
+//! HTTP binding; its JSON format for the elements of a batch) parses one event of every type in
+//! binary, structured and batched mode, and what it
 //! parses is what the plugin contract says.
 //!
-//! The JavaScript SDK (`cloudevents` 10 on npm) does the same.
+//! The JavaScript SDK (`cloudevents` 10 on npm, `HTTP.toEvent`) does the same in all three modes.
 //!
 //! Needs `python3` with `pip install -r tests/interop/requirements.txt` and `node` with
 //! `npm ci --prefix tests/interop/js` (`.ci/run` installs both).
@@ -194,6 +195,10 @@ async fn sdk_parses_every_type(python: ExternalReceiver, mode: &str) {
         .to_string();
     match mode {
         "binary" => assert_eq!(content_type, "application/json"),
+        "batch" => assert!(
+            content_type.starts_with("application/cloudevents-batch+json"),
+            "{content_type}"
+        ),
         _ => assert!(
             content_type.starts_with("application/cloudevents+json"),
             "{content_type}"
@@ -220,4 +225,14 @@ async fn javascript_cloudevents_sdk_parses_every_event_type_in_structured_mode()
 #[tokio::test]
 async fn python_cloudevents_sdk_parses_every_event_type_in_structured_mode() {
     sdk_parses_every_type(python().await, "structured").await;
+}
+
+#[tokio::test]
+async fn python_cloudevents_sdk_parses_every_event_type_in_batched_mode() {
+    sdk_parses_every_type(python().await, "batch").await;
+}
+
+#[tokio::test]
+async fn javascript_cloudevents_sdk_parses_every_event_type_in_batched_mode() {
+    sdk_parses_every_type(javascript().await, "batch").await;
 }

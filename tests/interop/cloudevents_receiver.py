@@ -11,12 +11,15 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from cloudevents.core.formats.json import JSONFormat
 
 
 def sent_time(headers, body):
     if any(k.lower() == "ce-time" for k in headers):
         return True
     ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if ctype.startswith("application/cloudevents-batch"):
+        return any("time" in e for e in json.loads(body))
     if ctype.startswith("application/cloudevents"):
         return "time" in json.loads(body)
     return False
@@ -28,22 +31,30 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         headers = {k: v for k, v in self.headers.items()}
         try:
-            event = from_http_event(HTTPMessage(headers=headers, body=body))
-            data = event.get_data()
-            line = {
-                "ok": True,
-                "attributes": {k: (v if isinstance(v, (str, int, bool)) else str(v))
-                               for k, v in event.get_attributes().items()},
-                "data": data.decode() if isinstance(data, (bytes, bytearray)) else data,
-                "content_type": headers.get("Content-Type", headers.get("content-type")),
-                # The SDK fills in `time` when absent; record whether we sent one.
-                "sent_time": sent_time(headers, body),
-            }
+            ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+            if ctype.startswith("application/cloudevents-batch"):
+                # The SDK has no batch reader: each element goes through its JSON event format.
+                events = [JSONFormat().read(None, json.dumps(e).encode()) for e in json.loads(body)]
+            else:
+                events = [from_http_event(HTTPMessage(headers=headers, body=body))]
+            lines = []
+            for event in events:
+                data = event.get_data()
+                lines.append({
+                    "ok": True,
+                    "attributes": {k: (v if isinstance(v, (str, int, bool)) else str(v))
+                                   for k, v in event.get_attributes().items()},
+                    "data": data.decode() if isinstance(data, (bytes, bytearray)) else data,
+                    "content_type": ctype,
+                    # The SDK fills in `time` when absent; record whether we sent one.
+                    "sent_time": sent_time(headers, body),
+                })
             status = 200
         except Exception as e:  # any parse failure is a finding, reported to the test
-            line = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            lines = [{"ok": False, "error": f"{type(e).__name__}: {e}"}]
             status = 400
-        print(json.dumps(line), flush=True)
+        for line in lines:
+            print(json.dumps(line), flush=True)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -4,6 +4,14 @@
 import http from "node:http";
 import { HTTP } from "cloudevents";
 
+function sentTime(headers, body) {
+  if (headers["ce-time"] !== undefined) return true;
+  const type = headers["content-type"] || "";
+  if (type.startsWith("application/cloudevents-batch")) return JSON.parse(body).some((e) => e.time !== undefined);
+  if (type.startsWith("application/cloudevents")) return JSON.parse(body).time !== undefined;
+  return false;
+}
+
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
@@ -23,7 +31,7 @@ const server = http.createServer((req, res) => {
           attributes,
           data: event.data ?? null,
           content_type: req.headers["content-type"],
-          sent_time: req.headers["ce-time"] !== undefined || (req.headers["content-type"] || "").startsWith("application/cloudevents") && body.includes('"time"') && JSON.parse(body).time !== undefined,
+          sent_time: sentTime(req.headers, body),
         };
         console.log(JSON.stringify(line));
       }
