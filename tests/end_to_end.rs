@@ -21,10 +21,7 @@ mod lifecycle {
 
     #[tokio::test]
     async fn freestyle_build_gives_queue_and_job_events_in_order_with_plugin_headers() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
 
         let id = mock
             .world()
@@ -117,10 +114,7 @@ mod lifecycle {
 
     #[tokio::test]
     async fn build_that_starts_and_finishes_between_two_polls_is_reported_whole() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("quick", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("quick", Kind::Freestyle).await;
         {
             let mut w = mock.world();
             let id = w.enqueue("quick", user("bob")).unwrap();
@@ -135,10 +129,7 @@ mod lifecycle {
 
     #[tokio::test]
     async fn many_and_concurrent_builds_of_one_job_each_keep_their_order() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("pipe", Kind::Pipeline).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("pipe", Kind::Pipeline).await;
         let numbers: Vec<u64> = {
             let mut w = mock.world();
             (0..4)
@@ -192,10 +183,7 @@ mod queue {
 
     #[tokio::test]
     async fn cancelled_item_gives_entered_and_left_and_no_build() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         let id = mock
             .world()
             .enqueue(
@@ -260,10 +248,7 @@ mod queue {
 
     #[tokio::test]
     async fn pipeline_node_placeholders_produce_no_events_of_their_own() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("team/pipe", Kind::Pipeline).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("team/pipe", Kind::Pipeline).await;
         let id = mock.world().enqueue("team/pipe", user("x")).unwrap();
         let n = mock.world().start(id).unwrap();
         // The run's node{} block queues a placeholder item, which then takes an executor.
@@ -529,10 +514,7 @@ mod delivery {
 
     #[tokio::test]
     async fn sink_answering_500_gets_every_event_once_it_recovers_and_polling_goes_on() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         rx.fail_next(4, 500, None);
         util::run_build(&mock, "app", "SUCCESS");
         rx.wait_for("all five after the outage", |r| r.len() == 5)
@@ -549,10 +531,7 @@ mod delivery {
 
     #[tokio::test]
     async fn retry_after_is_honoured_and_other_4xx_are_counted_and_skipped() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         rx.fail_next(1, 429, Some("1"));
         rx.fail_next(1, 400, None);
         let start = std::time::Instant::now();
@@ -578,10 +557,7 @@ mod delivery {
 
     #[tokio::test]
     async fn gone_410_disables_the_sink_and_readyz_says_why() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         rx.fail_next(1, 410, None);
         util::run_build(&mock, "app", "SUCCESS");
         util::eventually("410 seen", || rx.attempts() >= 1).await;
@@ -649,10 +625,7 @@ mod delivery {
 
     #[tokio::test]
     async fn jenkins_answering_garbage_is_reported_and_polling_recovers() {
-        let mock = jenkins(Settings::default()).await;
-        mock.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
-        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         mock.world().faults.push(mock_jenkins::Fault {
             path_prefix: "/queue/".into(),
             kind: mock_jenkins::FaultKind::Garbage,

@@ -176,6 +176,15 @@ pub async fn jenkins(settings: Settings) -> MockJenkins {
         .unwrap()
 }
 
+/// The usual scene: a mock Jenkins with one job, a receiver, and a shim delivering to it.
+pub async fn scene(job: &str, kind: mock_jenkins::Kind) -> (MockJenkins, Receiver, Shim) {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create(job, kind).unwrap();
+    let rx = Receiver::start().await;
+    let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+    (mock, rx, shim)
+}
+
 /// Options for a fast-polling shim against `jenkins`, delivering to `sinks`.
 pub fn options(jenkins: &MockJenkins, sinks: Vec<String>) -> Options {
     Options {
