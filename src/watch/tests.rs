@@ -85,8 +85,13 @@ struct Harness {
 
 impl Harness {
     fn baseline(jobs: Vec<Value>, q: Vec<Value>, running: &[&str]) -> Harness {
+        Self::baseline_from(State::default(), jobs, q, running)
+    }
+
+    /// The first observation, from a state set up beforehand (e.g. with a backfill window).
+    fn baseline_from(state: State, jobs: Vec<Value>, q: Vec<Value>, running: &[&str]) -> Harness {
         let out = diff(
-            State::default(),
+            state,
             Observation {
                 now: 0,
                 session: Some("s1".into()),
@@ -586,34 +591,17 @@ fn queue_for_unknown_job_learns_the_job_before_announcing() {
 
 #[test]
 fn backfill_reports_builds_inside_the_window_and_only_the_end_of_older_running_ones() {
-    let mut state = State {
+    let state = State {
         backfill_since: Some(2_500),
         ..State::default()
     };
     // Builds 1 and 2 started before the window (timestamps 1000, 2000), 3 and 4 inside it; 4 runs.
-    let out = diff(
-        std::mem::take(&mut state),
-        Observation {
-            now: 0,
-            session: Some("s1".into()),
-            queue: Some(queue(vec![])),
-            computers: Some(computers(
-                &["job/app/2/", "job/app/4/"],
-                &[("agent1", true)],
-            )),
-            scan: Some(tree(vec![freestyle("app", Some(4))])),
-            ..Default::default()
-        },
+    let mut h = Harness::baseline_from(
+        state,
+        vec![freestyle("app", Some(4))],
+        vec![],
+        &["job/app/2/", "job/app/4/"],
     );
-    assert!(out.changes.is_empty());
-    let mut h = Harness {
-        state: out.state,
-        builds: vec![],
-        left: vec![],
-        changes: vec![],
-        notes: vec![],
-        now: 0,
-    };
     h.builds.push(build("app", 1, 0, false, Some("SUCCESS")));
     h.builds.push(build("app", 2, 0, true, None));
     h.builds.push(build("app", 3, 0, false, Some("FAILURE")));
