@@ -207,6 +207,7 @@ struct SinkTable {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     insecure_skip_verify: bool,
+    subject: Option<String>,
 }
 
 /// How an HTTP sink carries an event.
@@ -291,6 +292,8 @@ pub enum SinkTarget {
         /// Extra CAs, or no verification.
         tls: crate::tls::Tls,
     },
+    /// A NATS JetStream subject (structured CloudEvents, `Nats-Msg-Id` = event id).
+    Nats(crate::sink::nats::NatsConfig),
     /// JSON lines on standard output.
     Stdout,
     /// JSON lines appended to a file (`file:///var/log/jenkins-events.jsonl`).
@@ -471,6 +474,7 @@ impl Options {
                     headers: Default::default(),
                     ca_file: None,
                     insecure_skip_verify: false,
+                    subject: None,
                 },
                 SinkEntry::Table(t) => t,
             };
@@ -481,6 +485,22 @@ impl Options {
                     got: e.msg.to_string(),
                 }
             })?;
+            let is_nats = ["nats://", "tls://"]
+                .iter()
+                .any(|scheme| table.url.trim().starts_with(scheme));
+            if table.subject.is_some() && !is_nats {
+                return Err(ConfigError::Conflict(
+                    "sink.subject is for nats:// sinks only",
+                ));
+            }
+            if is_nats {
+                sinks.push(SinkConfig {
+                    name: table.name.clone().unwrap_or_else(|| format!("nats-{i}")),
+                    target: SinkTarget::Nats(nats_sink(table, sink_timeout)?),
+                    filter,
+                });
+                continue;
+            }
             let auth = sink_auth(&table)?;
             let tls = tls(
                 "sink.ca-file",
@@ -533,6 +553,7 @@ impl Options {
                 SinkTarget::Stdout => "stdout".into(),
                 SinkTarget::File(_) => format!("file-{i}"),
                 SinkTarget::Http { .. } => format!("http-{i}"),
+                SinkTarget::Nats(_) => format!("nats-{i}"),
             });
             sinks.push(SinkConfig {
                 name,
@@ -748,6 +769,68 @@ fn sink_auth(table: &SinkTable) -> Result<Auth, ConfigError> {
     )
 }
 
+/// A `nats://` (or `tls://`) sink: the subject is required; bearer settings give a token,
+/// basic settings a user and password; HTTP-only keys are refused rather than ignored.
+fn nats_sink(
+    table: SinkTable,
+    default_timeout: Duration,
+) -> Result<crate::sink::nats::NatsConfig, ConfigError> {
+    use crate::sink::nats::{NatsAuth, NatsConfig};
+    let subject = match table.subject.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) && !s.contains(['*', '>']) => {
+            s.to_string()
+        }
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "sink.subject",
+                expected: "a NATS subject without spaces or wildcards, e.g. jenkins.events",
+                got: other.into(),
+            });
+        }
+        None => {
+            return Err(ConfigError::Missing {
+                key: "sink.subject",
+                hint: "a nats:// sink needs the subject to publish to, e.g. subject = \"jenkins.events\"",
+            });
+        }
+    };
+    if table.mode.as_deref().is_some_and(|m| m != "structured") {
+        return Err(ConfigError::Conflict(
+            "a nats:// sink publishes structured CloudEvents: remove sink.mode or set it to structured",
+        ));
+    }
+    if !table.headers.is_empty() || table.batch_size.is_some() || table.batch_wait.is_some() {
+        return Err(ConfigError::Conflict(
+            "sink.headers, batch-size and batch-wait are for HTTP sinks, not nats://",
+        ));
+    }
+    if table.insecure_skip_verify {
+        return Err(ConfigError::Conflict(
+            "insecure-skip-verify is not offered for nats:// sinks: set ca-file to the server's CA bundle",
+        ));
+    }
+    let auth = match sink_auth(&table)? {
+        Auth::None => NatsAuth::None,
+        Auth::Bearer(token) => NatsAuth::Token(token),
+        // NATS authenticates once per connection: the file is read at start.
+        Auth::BearerFile(path) => NatsAuth::Token(read_token(&path)?),
+        Auth::Basic { user, password } => NatsAuth::UserPassword { user, password },
+    };
+    if let Some(path) = &table.ca_file {
+        tls("sink.ca-file", Some(path), false)?; // fail now, naming the file
+    }
+    Ok(NatsConfig {
+        url: table.url.trim().to_string(),
+        subject,
+        timeout: match &table.timeout {
+            Some(t) => duration("sink.timeout", t)?,
+            None => default_timeout,
+        },
+        auth,
+        ca_file: table.ca_file,
+    })
+}
+
 fn sink_headers(
     headers: &std::collections::BTreeMap<String, String>,
 ) -> Result<Vec<(String, String)>, ConfigError> {
@@ -867,5 +950,46 @@ mod tests {
         o.jenkins_url = Some("http://admin:hunter2@ci.example/".into());
         let err = o.resolve(false).unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_nats_sink_needs_a_subject_and_refuses_http_only_keys() {
+        let dir = std::env::temp_dir().join(format!("shim-config-nats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("shim.toml");
+        let resolve = |sink: &str| {
+            std::fs::write(
+                &path,
+                format!("jenkins-url = \"http://ci/\"\nsink = [{sink}]\n"),
+            )
+            .unwrap();
+            Options {
+                config: Some(path.clone()),
+                ..Options::default()
+            }
+            .resolve(true)
+        };
+        let err = resolve(r#"{ url = "nats://bus:4222" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("missing sink.subject"), "{err}");
+        let err = resolve(r#"{ url = "nats://bus:4222", subject = "a.>" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without spaces or wildcards"), "{err}");
+        let err =
+            resolve(r#"{ url = "nats://bus:4222", subject = "a", insecure-skip-verify = true }"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("ca-file"), "{err}");
+        let err = resolve(r#"{ url = "http://r/", subject = "a" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nats:// sinks only"), "{err}");
+        let config = resolve(r#"{ url = "nats://bus:4222", subject = "jenkins.events" }"#).unwrap();
+        assert_eq!(config.sinks[0].name, "nats-0");
+        assert!(
+            matches!(&config.sinks[0].target, SinkTarget::Nats(n) if n.subject == "jenkins.events")
+        );
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`classify`]: an HTTP status (and `Retry-After`) to a verdict; pure and table-tested.
 //! - [`http`]: CloudEvents over HTTP, binary (the plugin's mode) or structured.
+//! - [`nats`]: NATS JetStream (Argo Events' EventBus engine), acknowledged publishes.
 //! - [`stdout`]: JSON lines, for debugging and piping.
 //! - [`Dispatcher`]: reads the outbox in order, retries with jittered exponential backoff
 //!   (`backon`) until the sink acknowledges, and never skips an event unless the sink refused
@@ -12,6 +13,7 @@ pub mod classify;
 pub mod file;
 mod filter;
 pub mod http;
+pub mod nats;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub enum SendError {
 pub enum Sink {
     /// HTTP CloudEvents receiver.
     Http(http::HttpSink),
+    /// NATS JetStream.
+    Nats(nats::NatsSink),
     /// Standard output.
     Stdout(stdout::StdoutSink),
     /// A file.
@@ -101,6 +105,7 @@ impl Sink {
                 http::HttpSink::with_tls(url.clone(), *mode, *timeout, tls)?
                     .with_auth(auth.clone(), headers.clone()),
             ),
+            SinkTarget::Nats(config) => Sink::Nats(nats::NatsSink::new(config.clone())),
             SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),
             SinkTarget::File(path) => {
                 Sink::File(
@@ -117,6 +122,7 @@ impl Sink {
     pub async fn send(&self, event: &Event) -> Result<(), SendError> {
         match self {
             Sink::Http(s) => s.send(event).await,
+            Sink::Nats(s) => s.send(event).await,
             Sink::Stdout(s) => s.send(event),
             Sink::File(s) => s.send(event),
         }
@@ -138,6 +144,7 @@ impl Sink {
     pub async fn probe(&self) -> Result<String, String> {
         match self {
             Sink::Http(s) => s.probe().await,
+            Sink::Nats(s) => s.probe().await,
             Sink::Stdout(_) => Ok("standard output".into()),
             Sink::File(s) => Ok(format!("appending to {}", s.path().display())),
         }
