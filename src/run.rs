@@ -173,10 +173,10 @@ pub async fn run(
         );
     }
     for s in &config.sinks {
-        if let crate::config::SinkTarget::Http { tls, .. } = &s.target {
-            if tls.insecure_skip_verify {
-                tracing::warn!(sink = %s.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
-            }
+        if let crate::config::SinkTarget::Http { tls, .. } = &s.target
+            && tls.insecure_skip_verify
+        {
+            tracing::warn!(sink = %s.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
         }
     }
     let (persistence, state) = restore(&config, &outbox)?;
@@ -250,10 +250,10 @@ pub async fn run(
     delivery.cancel();
     tracker.close();
     tracker.wait().await;
-    if let Some(p) = &persistence {
-        if let Err(e) = p.commit(poller.state(), &[], &outbox) {
-            tracing::error!("saving state at shutdown failed: {e}");
-        }
+    if let Some(p) = &persistence
+        && let Err(e) = p.commit(poller.state(), &[], &outbox)
+    {
+        tracing::error!("saving state at shutdown failed: {e}");
     }
     serving.cancel();
     let _ = server.await;

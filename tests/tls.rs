@@ -105,10 +105,10 @@ async fn tls_proxy(cert: &Path, key: &Path, target: std::net::SocketAddr) -> std
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(tcp).await {
-                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-                    }
+                if let Ok(mut tls) = acceptor.accept(tcp).await
+                    && let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
                 }
             });
         }

@@ -86,12 +86,11 @@ async fn receive(
         return "";
     }
     inbox.events.fetch_add(1, Ordering::Relaxed);
-    if ty == "org.jenkinsci.job.started" {
-        if let Ok(data) = serde_json::from_slice::<serde_json::Value>(&body) {
-            if let Some(t) = data["build"]["timestamp"].as_i64() {
-                inbox.latencies_ms.lock().unwrap().push((now - t) as f64);
-            }
-        }
+    if ty == "org.jenkinsci.job.started"
+        && let Ok(data) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(t) = data["build"]["timestamp"].as_i64()
+    {
+        inbox.latencies_ms.lock().unwrap().push((now - t) as f64);
     }
     ""
 }
@@ -262,10 +261,10 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
     let pid = child.id().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{health}/readyz")).await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{health}/readyz")).await
+            && r.status() == 200
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "the shim never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;

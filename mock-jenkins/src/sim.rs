@@ -101,13 +101,14 @@ pub async fn run(world: Shared, sim: Simulation, jobs: Vec<String>, stop: Cancel
             duration_ms: rng.i64(sim.duration_ms.0..=sim.duration_ms.1),
             result: result.into(),
         };
-        let user = (n % 3 != 0).then(|| ["alice", "bob", "Jane Doe"][rng.usize(..3)].to_string());
+        let user = (!n.is_multiple_of(3))
+            .then(|| ["alice", "bob", "Jane Doe"][rng.usize(..3)].to_string());
         let id = w.enqueue(
             job,
             Enqueue {
                 quiet_ms: Some(rng.i64(sim.quiet_ms.0..=sim.quiet_ms.1)),
                 user,
-                params: if n % 4 == 0 {
+                params: if n.is_multiple_of(4) {
                     vec![("BRANCH".into(), "main".into())]
                 } else {
                     vec![]
@@ -115,10 +116,10 @@ pub async fn run(world: Shared, sim: Simulation, jobs: Vec<String>, stop: Cancel
                 plan: Some(plan),
             },
         );
-        if let Ok(id) = id {
-            if rng.f64() < sim.cancel_rate {
-                let _ = w.cancel(id);
-            }
+        if let Ok(id) = id
+            && rng.f64() < sim.cancel_rate
+        {
+            let _ = w.cancel(id);
         }
         // Now and then the agent drops and reconnects.
         if n % 50 == 25 {

@@ -210,10 +210,10 @@ impl Differ {
     }
 
     fn learn_root(&mut self, url: Option<&str>) {
-        if let Some(root) = url.and_then(path::root_of) {
-            if self.out.state.root_url.as_deref() != Some(root) {
-                self.out.state.root_url = Some(root.to_string());
-            }
+        if let Some(root) = url.and_then(path::root_of)
+            && self.out.state.root_url.as_deref() != Some(root)
+        {
+            self.out.state.root_url = Some(root.to_string());
         }
     }
 

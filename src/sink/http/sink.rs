@@ -70,10 +70,10 @@ impl HttpSink {
             .and_then(|m| m.modified())
             .map_err(|e| unreadable(e.to_string()))?;
         let mut cache = self.token_cache.lock().expect("token cache lock");
-        if let Some((seen, token)) = cache.as_ref() {
-            if *seen == mtime {
-                return Ok(token.clone());
-            }
+        if let Some((seen, token)) = cache.as_ref()
+            && *seen == mtime
+        {
+            return Ok(token.clone());
         }
         let token = crate::config::read_token(path).map_err(|e| unreadable(e.to_string()))?;
         *cache = Some((mtime, token.clone()));
