@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::event::{Encoder, Extras, InvalidSources, JobBodies};
+use crate::event::{Encoder, Extras, Format, InvalidSources, JobBodies, Unstable};
 use crate::jenkins::{ClientConfig, Secret};
 use crate::store::OverflowPolicy;
 
@@ -95,6 +95,15 @@ pub struct Options {
     /// only if the receiver asks for it). Default: binary.
     #[arg(long, env = "SINK_MODE", value_name = "MODE")]
     pub sink_mode: Option<String>,
+    /// What sinks given on the command line receive: plugin (the CloudEvents plugin's
+    /// org.jenkinsci.* events) or cdevents (CDEvents v0.5 pipelinerun/taskrun events as
+    /// CloudEvents). Default: plugin.
+    #[arg(long, env = "SINK_FORMAT", value_name = "FORMAT")]
+    pub sink_format: Option<String>,
+    /// What an UNSTABLE build or stage counts as in CDEvents, which has no such outcome:
+    /// success or failure. Default: success.
+    #[arg(long, env = "CDEVENTS_UNSTABLE", value_name = "OUTCOME")]
+    pub cdevents_unstable: Option<String>,
     /// Time between polls of the queue and the executors, e.g. 500ms, 2s. Default: 5s.
     #[arg(long, env = "POLL_INTERVAL", value_name = "DURATION")]
     pub poll_interval: Option<String>,
@@ -159,6 +168,8 @@ struct File {
     #[serde(default)]
     sink: Vec<SinkEntry>,
     sink_mode: Option<String>,
+    sink_format: Option<String>,
+    cdevents_unstable: Option<String>,
     poll_interval: Option<String>,
     scan_interval: Option<String>,
     folder_depth: Option<usize>,
@@ -208,6 +219,7 @@ struct SinkTable {
     #[serde(default)]
     insecure_skip_verify: bool,
     subject: Option<String>,
+    format: Option<String>,
 }
 
 /// How an HTTP sink carries an event.
@@ -247,6 +259,8 @@ pub struct SinkConfig {
     pub name: String,
     /// Where it delivers.
     pub target: SinkTarget,
+    /// The dialect it speaks.
+    pub format: Format,
     /// Which events it wants.
     pub filter: crate::sink::Filter,
 }
@@ -359,6 +373,9 @@ pub fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError>
     }
 }
 
+/// The accepted spellings of a sink format.
+const FORMATS: &str = "plugin or cdevents";
+
 fn mode(key: &'static str, value: &str) -> Result<Mode, ConfigError> {
     match value {
         "binary" => Ok(Mode::Binary),
@@ -450,6 +467,14 @@ impl Options {
             "sink-mode",
             &pick(self.sink_mode, file.sink_mode).unwrap_or_else(|| "binary".into()),
         )?;
+        let default_format = match pick(self.sink_format, file.sink_format) {
+            Some(f) => Format::parse(&f).ok_or(ConfigError::Invalid {
+                key: "sink-format",
+                expected: FORMATS,
+                got: f,
+            })?,
+            None => Format::Plugin,
+        };
         let entries: Vec<SinkEntry> = if self.sink.is_empty() {
             file.sink
         } else {
@@ -475,6 +500,7 @@ impl Options {
                     ca_file: None,
                     insecure_skip_verify: false,
                     subject: None,
+                    format: None,
                 },
                 SinkEntry::Table(t) => t,
             };
@@ -485,6 +511,14 @@ impl Options {
                     got: e.msg.to_string(),
                 }
             })?;
+            let format = match &table.format {
+                Some(f) => Format::parse(f).ok_or(ConfigError::Invalid {
+                    key: "sink.format",
+                    expected: FORMATS,
+                    got: f.clone(),
+                })?,
+                None => default_format,
+            };
             let is_nats = ["nats://", "tls://"]
                 .iter()
                 .any(|scheme| table.url.trim().starts_with(scheme));
@@ -497,6 +531,7 @@ impl Options {
                 sinks.push(SinkConfig {
                     name: table.name.clone().unwrap_or_else(|| format!("nats-{i}")),
                     target: SinkTarget::Nats(nats_sink(table, sink_timeout)?),
+                    format,
                     filter,
                 });
                 continue;
@@ -558,6 +593,7 @@ impl Options {
             sinks.push(SinkConfig {
                 name,
                 target,
+                format,
                 filter,
             });
         }
@@ -666,8 +702,29 @@ impl Options {
                 });
             }
         };
+        let unstable = match pick(self.cdevents_unstable, file.cdevents_unstable).as_deref() {
+            None | Some("success") => Unstable::Success,
+            Some("failure") => Unstable::Failure,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "cdevents-unstable",
+                    expected: "success or failure",
+                    got: other.into(),
+                });
+            }
+        };
+        // Each change is encoded once per dialect a sink speaks (`check` and `once`, without
+        // sinks, show the default one).
+        let mut formats: Vec<Format> = sinks.iter().map(|s| s.format).collect();
+        if formats.is_empty() {
+            formats.push(default_format);
+        }
+        formats.sort();
+        formats.dedup();
         Ok(Config {
             encoder: Encoder {
+                formats,
+                unstable,
                 controller: url.to_string(),
                 job_bodies,
                 invalid_sources,

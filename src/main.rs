@@ -218,8 +218,8 @@ async fn once(config: Config) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(config.poll_interval.max(Duration::from_millis(100))).await;
         events = poller.tick().await.context("polling Jenkins")?;
     }
-    for (event, _) in events {
-        println!("{}", serde_json::to_string(&event)?);
+    for out in events {
+        println!("{}", serde_json::to_string(&out.payload)?);
     }
     Ok(ExitCode::SUCCESS)
 }

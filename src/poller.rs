@@ -8,15 +8,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudevents::{AttributesReader, Event};
 use futures::StreamExt;
 
-use crate::event::Encoder;
-use crate::jenkins::model::{ComputerSet, JobTree, QueueList};
+use crate::event::{Encoder, Format, Outgoing};
+use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Stage};
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
 use crate::telemetry::{self, Telemetry};
-use crate::watch::{self, Fetched, Note, Observation, Scan, State};
+use crate::watch::{self, Change, Fetched, Note, Observation, Phase, Scan, State};
+
+/// The class of Pipeline jobs, whose runs have stages.
+const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
 
 /// Rounds of follow-ups within one tick (each round may uncover the next read).
 pub const MAX_ROUNDS: usize = 6;
@@ -94,7 +96,7 @@ impl Poller {
     }
 
     /// One tick: returns the events it produced, in order, each with its job path.
-    pub async fn tick(&mut self) -> Result<Vec<(Event, Option<String>)>, jenkins::Error> {
+    pub async fn tick(&mut self) -> Result<Vec<Outgoing>, jenkins::Error> {
         let now = now_ms();
         let scan_due = !self.state.baselined
             || self
@@ -227,9 +229,13 @@ impl Poller {
         }
         let mut events = Vec::with_capacity(changes.len());
         for change in &changes {
-            if let Some(event) = self.encoder.encode(change) {
-                telemetry::EventEmitted { ty: event.ty() }.emit(&self.telemetry);
-                events.push((event, change.job().map(str::to_owned)));
+            let stages = self.stages(change).await;
+            for out in self.encoder.encode_all(change, stages.as_deref()) {
+                telemetry::EventEmitted {
+                    ty: out.payload.ty(),
+                }
+                .emit(&self.telemetry);
+                events.push(out);
             }
         }
         telemetry::PollCompleted {
@@ -238,6 +244,35 @@ impl Poller {
         }
         .emit(&self.telemetry);
         Ok(events)
+    }
+
+    /// The stages of a Pipeline run that just completed, for CDEvents task runs: one
+    /// `wfapi/describe` per run, read once at completion (Jenkins caches it only for completed
+    /// runs; while running it walks the flow graph). `None` when no sink speaks CDEvents, for
+    /// other job types, without the Pipeline Stage View plugin (404), or when the read fails
+    /// (logged: the run's own events are not held back for it).
+    async fn stages(&self, change: &Change) -> Option<Vec<Stage>> {
+        let Change::Build {
+            job,
+            build,
+            phase: Phase::Completed,
+            ..
+        } = change
+        else {
+            return None;
+        };
+        if !self.encoder.speaks(Format::CdEvents) || job.class.as_deref() != Some(WORKFLOW_JOB) {
+            return None;
+        }
+        let path = format!("{}wfapi/describe", build.id.path());
+        match fetch::<RunDescription>(&self.client, &self.telemetry, "wfapi", &path, None).await {
+            Ok((d, _)) => Some(d.stages),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                tracing::warn!(build = %build.id, "stages not read, the run's CDEvents go without task runs: {e}");
+                None
+            }
+        }
     }
 
     async fn scan(&mut self, now: i64) -> Result<Scan, jenkins::Error> {

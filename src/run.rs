@@ -76,7 +76,7 @@ fn restore(config: &Config, outbox: &Outbox) -> Result<(Option<Persistence>, Sta
             "saved state belongs to another Jenkins URL: starting from now"
         ),
         Some(s) => {
-            let first = s.events.first().map_or(0, |(seq, _, _)| *seq);
+            let first = s.events.first().map_or(0, |(seq, _)| *seq);
             // A sink new to this store has seen none of the waiting events.
             let acked: Vec<u64> = sinks
                 .iter()
@@ -131,6 +131,7 @@ pub async fn run(
         let dispatcher = Dispatcher {
             index,
             name: sink_config.name.clone(),
+            format: sink_config.format,
             sink: Sink::new(sink_config)?,
             batching: Sink::batching(sink_config),
             filter: sink_config.filter.clone(),

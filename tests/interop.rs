@@ -236,3 +236,115 @@ async fn python_cloudevents_sdk_parses_every_event_type_in_batched_mode() {
 async fn javascript_cloudevents_sdk_parses_every_event_type_in_batched_mode() {
     sdk_parses_every_type(javascript().await, "batch").await;
 }
+
+/// The CDEvents types of one Pipeline run with two stages, in order.
+const CDEVENTS_RUN: [&str; 7] = [
+    "dev.cdevents.pipelinerun.queued.0.3.0",
+    "dev.cdevents.pipelinerun.started.0.3.0",
+    "dev.cdevents.taskrun.started.0.3.0",
+    "dev.cdevents.taskrun.finished.0.3.0",
+    "dev.cdevents.taskrun.started.0.3.0",
+    "dev.cdevents.taskrun.finished.0.3.0",
+    "dev.cdevents.pipelinerun.finished.0.3.0",
+];
+
+/// `format = "cdevents"`: every event parses as a CloudEvent and, in Python, validates against
+/// the CDEvents v0.5 schemas and binding; outcomes follow the documented mapping.
+async fn sdk_parses_cdevents(receiver: ExternalReceiver, mode: &str, schemas: bool) {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("team/app", Kind::Pipeline).unwrap();
+    let mut opts = options(&mock, vec![format!("http://127.0.0.1:{}/", receiver.port)]);
+    opts.sink_mode = Some(mode.into());
+    opts.sink_format = Some("cdevents".into());
+    let shim = Shim::start(opts).await;
+    util::run_build(&mock, "team/app", "SUCCESS");
+    eventually("the first run's seven CDEvents", || {
+        receiver.parsed().len() >= CDEVENTS_RUN.len()
+    })
+    .await;
+    util::run_build(&mock, "team/app", "ABORTED");
+    eventually("both runs' CDEvents", || {
+        receiver.parsed().len() >= 2 * CDEVENTS_RUN.len()
+    })
+    .await;
+    util::settle().await;
+    shim.stop().await;
+
+    let parsed = receiver.parsed();
+    assert_eq!(parsed.len(), 2 * CDEVENTS_RUN.len(), "{parsed:#?}");
+    for line in &parsed {
+        assert_eq!(line["ok"], true, "the SDK refused an event: {line}");
+        if schemas {
+            assert_eq!(
+                line["cdevents_errors"],
+                serde_json::json!([]),
+                "not a valid CDEvent: {line}"
+            );
+        }
+        assert!(line["attributes"]["time"].is_string(), "{line}");
+    }
+    let data = |line: &Value| -> Value {
+        match &line["data"] {
+            Value::String(s) => serde_json::from_str(s).unwrap(),
+            v => v.clone(),
+        }
+    };
+    for (run, lines) in parsed.chunks(CDEVENTS_RUN.len()).enumerate() {
+        let types: Vec<&str> = lines
+            .iter()
+            .map(|l| l["attributes"]["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, CDEVENTS_RUN, "run {}", run + 1);
+        let number = run + 1;
+        let started = data(&lines[1]);
+        assert_eq!(started["subject"]["id"], format!("team/app/{number}"));
+        assert_eq!(started["subject"]["content"]["pipelineName"], "team/app");
+        assert_eq!(
+            started["subject"]["content"]["uri"],
+            format!("{}job/team/job/app/{number}/", mock.url())
+        );
+        assert_eq!(started["context"]["source"], mock.url());
+        assert_eq!(
+            data(&lines[0])["customData"]["queueId"],
+            started["customData"]["queueId"],
+            "the queued event and its run share the queue id"
+        );
+        let tasks: Vec<Value> = lines[2..6].iter().map(data).collect();
+        assert_eq!(tasks[0]["subject"]["content"]["taskName"], "Build");
+        assert_eq!(tasks[3]["subject"]["content"]["taskName"], "Test");
+        assert_eq!(
+            tasks[3]["subject"]["content"]["pipelineRun"]["id"],
+            format!("team/app/{number}")
+        );
+        let finished = data(&lines[6]);
+        let (outcome, test_outcome) = if run == 0 {
+            ("success", "success")
+        } else {
+            ("cancel", "cancel")
+        };
+        assert_eq!(finished["subject"]["content"]["outcome"], outcome);
+        assert_eq!(tasks[3]["subject"]["content"]["outcome"], test_outcome);
+    }
+    drop(receiver.child);
+}
+
+#[tokio::test]
+async fn cdevents_validate_against_the_schemas_and_parse_in_python_in_binary_mode() {
+    sdk_parses_cdevents(python().await, "binary", true).await;
+}
+
+#[tokio::test]
+async fn cdevents_validate_against_the_schemas_and_parse_in_python_in_structured_mode() {
+    sdk_parses_cdevents(python().await, "structured", true).await;
+}
+
+#[tokio::test]
+async fn cdevents_validate_against_the_schemas_and_parse_in_python_in_batched_mode() {
+    sdk_parses_cdevents(python().await, "batch", true).await;
+}
+
+#[tokio::test]
+async fn javascript_cloudevents_sdk_parses_cdevents_in_binary_and_structured_mode() {
+    sdk_parses_cdevents(javascript().await, "binary", false).await;
+    sdk_parses_cdevents(javascript().await, "structured", false).await;
+}

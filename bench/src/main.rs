@@ -21,6 +21,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use clap::Parser;
 use jenkins_event_shim::config::{Batching, Mode};
+use jenkins_event_shim::event::{Format, Outgoing, Payload};
 use jenkins_event_shim::sink::{Dispatcher, Sink, http::HttpSink};
 use jenkins_event_shim::store::{Outbox, OverflowPolicy};
 use jenkins_event_shim::telemetry::Telemetry;
@@ -376,12 +377,17 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
                 .data("application/json", serde_json::json!({"userId": "SYSTEM", "name": "app", "build": {"number": i, "timestamp": 0, "phase": "STARTED"}}))
                 .build()
                 .unwrap();
-            (e, Some("job/app/".to_string()))
+            Outgoing {
+                format: Format::Plugin,
+                payload: Payload::Cloud(e),
+                job: Some("job/app/".to_string()),
+            }
         })
         .collect();
     let dispatcher = Dispatcher {
         index: 0,
         name: "bench".into(),
+        format: Format::Plugin,
         sink: Sink::Http(HttpSink::new(url, mode, Duration::from_secs(10)).unwrap()),
         batching: (mode == Mode::Batch).then_some(Batching {
             max_events: 500,

@@ -6,15 +6,75 @@
 //! same change gets the same id on every retry, after a restart, and when it is observed again
 //! after state was lost: receivers can deduplicate on `source` + `id`.
 
+mod cdevents;
 mod plugin;
 
 use cloudevents::event::AttributesWriter;
-use cloudevents::{Event, EventBuilder, EventBuilderV10};
-use serde::Deserialize;
+use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use serde::{Deserialize, Serialize};
 
 use crate::watch::Change;
 
+pub use cdevents::{Unstable, outcome};
 pub use plugin::{started_by, time_span};
+
+/// The dialect a sink speaks; each change is encoded once per dialect some sink uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// The Jenkins CloudEvents plugin's events (`org.jenkinsci.*`).
+    #[default]
+    Plugin,
+    /// CDEvents v0.5 (`dev.cdevents.pipelinerun.*`, `dev.cdevents.taskrun.*`) as CloudEvents.
+    #[serde(rename = "cdevents")]
+    CdEvents,
+}
+
+impl Format {
+    /// Parses the configuration spelling.
+    pub fn parse(value: &str) -> Option<Format> {
+        match value {
+            "plugin" => Some(Format::Plugin),
+            "cdevents" => Some(Format::CdEvents),
+            _ => None,
+        }
+    }
+}
+
+/// What waits in the outbox and goes to a sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Payload {
+    /// A CloudEvent (plugin and CDEvents formats).
+    Cloud(Event),
+}
+
+impl Payload {
+    /// The event id (stable across retries and restarts).
+    pub fn id(&self) -> &str {
+        match self {
+            Payload::Cloud(e) => e.id(),
+        }
+    }
+
+    /// The event type, for filters, logs and metrics.
+    pub fn ty(&self) -> &str {
+        match self {
+            Payload::Cloud(e) => e.ty(),
+        }
+    }
+}
+
+/// One encoded event of a tick, ready for the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Its dialect: only sinks speaking it receive it.
+    pub format: Format,
+    /// The event.
+    pub payload: Payload,
+    /// Its job path, for per-job ordering, job filters and logs.
+    pub job: Option<String>,
+}
 
 /// What `job.*` events carry as their body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -53,6 +113,10 @@ pub struct Encoder {
     pub run_user: Option<String>,
     /// Attributes the plugin never sets, each opt-in.
     pub extras: Extras,
+    /// The dialects some sink speaks: each change is encoded once per dialect.
+    pub formats: Vec<Format>,
+    /// What UNSTABLE counts as in CDEvents.
+    pub unstable: Unstable,
 }
 
 /// Opt-in attributes; all off by default so strict consumers see exactly the plugin's events.
@@ -73,7 +137,52 @@ pub const JENKINS_URL_EXTENSION: &str = "jenkinsurl";
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b1c_1a1e_8e0f_4f7a_9d3c_2a55_0e1f_7c42);
 
 impl Encoder {
-    /// The CloudEvent for a change, or `None` when the options say to drop it.
+    /// Whether some sink speaks `format`.
+    pub fn speaks(&self, format: Format) -> bool {
+        self.formats.contains(&format)
+    }
+
+    /// A change in every dialect some sink speaks. `stages`: the Pipeline stages of a run that
+    /// just completed, when read (CDEvents task runs).
+    pub fn encode_all(
+        &self,
+        change: &Change,
+        stages: Option<&[crate::jenkins::model::Stage]>,
+    ) -> Vec<Outgoing> {
+        let job = change.job().map(str::to_owned);
+        let mut out = Vec::new();
+        for format in &self.formats {
+            let events = match format {
+                Format::Plugin => self.encode(change).into_iter().collect(),
+                Format::CdEvents => {
+                    cdevents::encode(&self.controller, change, stages, self.unstable)
+                        .into_iter()
+                        .filter_map(|draft| {
+                            let id = self.id(&draft.key);
+                            cdevents::to_cloudevent(draft, id)
+                        })
+                        .collect::<Vec<_>>()
+                }
+            };
+            out.extend(events.into_iter().map(|event| Outgoing {
+                format: *format,
+                payload: Payload::Cloud(event),
+                job: job.clone(),
+            }));
+        }
+        out
+    }
+
+    /// The stable id of the event with natural key `key`.
+    fn id(&self, key: &str) -> String {
+        uuid::Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("{}|{key}", self.controller).as_bytes(),
+        )
+        .to_string()
+    }
+
+    /// The plugin-format CloudEvent for a change, or `None` when the options say to drop it.
     pub fn encode(&self, change: &Change) -> Option<Event> {
         let p = plugin::encode(change, self.job_bodies, self.run_user.as_deref());
         let source = match plugin::uri_safe(&p.source) {
@@ -81,12 +190,8 @@ impl Encoder {
             None if self.invalid_sources == InvalidSources::Drop => return None,
             None => plugin::encode_source(&p.source),
         };
-        let id = uuid::Uuid::new_v5(
-            &ID_NAMESPACE,
-            format!("{}|{}", self.controller, p.key).as_bytes(),
-        );
         let builder = EventBuilderV10::new()
-            .id(id.to_string())
+            .id(self.id(&p.key))
             .source(source)
             .ty(p.ty);
         let builder = match p.data {

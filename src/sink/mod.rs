@@ -21,13 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use cloudevents::AttributesReader;
 use cloudevents::Event;
 use tokio_util::sync::CancellationToken;
 
 pub use filter::Filter;
 
 use crate::config::{Batching, Mode, SinkConfig, SinkTarget};
+use crate::event::{Format, Payload};
 use crate::store::{Entry, Outbox};
 use crate::telemetry::{self, Telemetry};
 
@@ -119,12 +119,12 @@ impl Sink {
     }
 
     /// Delivers one event.
-    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        match self {
-            Sink::Http(s) => s.send(event).await,
-            Sink::Nats(s) => s.send(event).await,
-            Sink::Stdout(s) => s.send(event),
-            Sink::File(s) => s.send(event),
+    pub async fn send(&self, payload: &Payload) -> Result<(), SendError> {
+        match (self, payload) {
+            (Sink::Http(s), Payload::Cloud(event)) => s.send(event).await,
+            (Sink::Nats(s), Payload::Cloud(event)) => s.send(event).await,
+            (Sink::Stdout(s), Payload::Cloud(event)) => s.send(event),
+            (Sink::File(s), Payload::Cloud(event)) => s.send(event),
         }
     }
 
@@ -173,6 +173,8 @@ pub struct Dispatcher {
     pub index: usize,
     /// Sink name.
     pub name: String,
+    /// The dialect it takes (entries in other formats are for other sinks).
+    pub format: Format,
     /// The sink.
     pub sink: Sink,
     /// Batch mode: how events are grouped; `None` sends them one by one.
@@ -238,7 +240,7 @@ impl Dispatcher {
     }
 
     fn wanted(&self, entry: &Entry) -> bool {
-        self.filter.wants(entry.event.ty(), entry.job.as_deref())
+        entry.format == self.format && self.filter.wants(entry.event.ty(), entry.job.as_deref())
     }
 
     /// One attempt per waiting event (or batch), until none is left or one fails.
@@ -265,7 +267,12 @@ impl Dispatcher {
     async fn send(&self, entries: &[Entry]) -> Result<(), SendError> {
         match (&self.sink, self.batching) {
             (Sink::Http(http), Some(_)) => {
-                let events: Vec<Event> = entries.iter().map(|e| (*e.event).clone()).collect();
+                let events: Vec<Event> = entries
+                    .iter()
+                    .map(|e| match &*e.event {
+                        Payload::Cloud(event) => event.clone(),
+                    })
+                    .collect();
                 http.send_batch(&events).await
             }
             _ => self.sink.send(&entries[0].event).await,

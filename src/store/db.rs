@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cloudevents::Event;
+use crate::event::{Format, Outgoing, Payload};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -62,9 +62,12 @@ pub enum StoreError {
     },
 }
 
+/// An outbox row. Rows written before formats existed hold a plugin CloudEvent and no format.
 #[derive(Serialize, Deserialize)]
 struct StoredEvent {
-    event: Event,
+    #[serde(default)]
+    format: Format,
+    event: Payload,
     job: Option<String>,
 }
 
@@ -76,7 +79,7 @@ pub struct Saved {
     /// The watcher's cursor.
     pub state: State,
     /// Events not yet acknowledged by every sink: (seq, event, job), oldest first.
-    pub events: Vec<(u64, Event, Option<String>)>,
+    pub events: Vec<(u64, Outgoing)>,
     /// Per sink name: the first seq it has not acknowledged.
     pub acked: BTreeMap<String, u64>,
 }
@@ -158,7 +161,14 @@ impl Store {
             let (seq, bytes) = row.map_err(|e| self.io(e))?;
             let stored: StoredEvent =
                 serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt(e))?;
-            events.push((seq.value(), stored.event, stored.job));
+            events.push((
+                seq.value(),
+                Outgoing {
+                    format: stored.format,
+                    payload: stored.event,
+                    job: stored.job,
+                },
+            ));
         }
         let acked_table = txn.open_table(ACKED).map_err(|e| self.io(e))?;
         let mut acked = BTreeMap::new();
@@ -197,6 +207,7 @@ impl Store {
             let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.io(e))?;
             for entry in appended {
                 let stored = StoredEvent {
+                    format: entry.format,
                     event: (*entry.event).clone(),
                     job: entry.job.clone(),
                 };
@@ -237,7 +248,8 @@ mod tests {
             .unwrap();
         Entry {
             seq,
-            event: Arc::new(event),
+            format: Format::Plugin,
+            event: Arc::new(Payload::Cloud(event)),
             job: Some("job/a/".into()),
             appended_at: 0,
         }
@@ -275,12 +287,12 @@ mod tests {
         let saved = saved.unwrap();
         assert_eq!(saved.state, state);
         assert_eq!(saved.controller, "http://ci/");
-        let seqs: Vec<u64> = saved.events.iter().map(|(s, _, _)| *s).collect();
+        let seqs: Vec<u64> = saved.events.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, [1, 2], "what every sink acknowledged is gone");
         assert_eq!(saved.acked["b"], 1);
         assert_eq!(
             saved.events[0].1,
-            *entry(1).event,
+            entry(1).outgoing(),
             "events round-trip, data field order included"
         );
     }

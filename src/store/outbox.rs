@@ -3,20 +3,44 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use cloudevents::Event;
 use tokio::sync::Notify;
+
+use crate::event::{Format, Outgoing, Payload};
 
 /// An event waiting for delivery.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// Position in the log (never reused, kept across restarts).
     pub seq: u64,
+    /// Its dialect: only sinks speaking it take it.
+    pub format: Format,
     /// The event.
-    pub event: Arc<Event>,
+    pub event: Arc<Payload>,
     /// Its job path, for per-job ordering and logs.
     pub job: Option<String>,
     /// When it was appended (ms), for delivery latency.
     pub appended_at: i64,
+}
+
+impl Entry {
+    fn new(seq: u64, o: Outgoing, now: i64) -> Entry {
+        Entry {
+            seq,
+            format: o.format,
+            event: Arc::new(o.payload),
+            job: o.job,
+            appended_at: now,
+        }
+    }
+
+    /// The entry as it is stored.
+    pub fn outgoing(&self) -> Outgoing {
+        Outgoing {
+            format: self.format,
+            payload: (*self.event).clone(),
+            job: self.job.clone(),
+        }
+    }
 }
 
 /// What to do when the outbox holds `capacity` events.
@@ -74,19 +98,14 @@ impl Outbox {
     }
 
     /// Numbers a tick's events without making them visible (they are committed first).
-    pub fn prepare(&self, events: Vec<(Event, Option<String>)>, now: i64) -> Vec<Entry> {
+    pub fn prepare(&self, events: Vec<Outgoing>, now: i64) -> Vec<Entry> {
         let mut inner = self.inner.lock().expect("outbox lock");
         events
             .into_iter()
-            .map(|(event, job)| {
+            .map(|o| {
                 let seq = inner.next_seq;
                 inner.next_seq += 1;
-                Entry {
-                    seq,
-                    event: Arc::new(event),
-                    job,
-                    appended_at: now,
-                }
+                Entry::new(seq, o, now)
             })
             .collect()
     }
@@ -145,18 +164,13 @@ impl Outbox {
 
     /// Refills a fresh outbox from the store: entries keep their seqs; `acked[i]` is sink i's
     /// first unacknowledged seq.
-    pub fn restore(&self, events: Vec<(u64, Event, Option<String>)>, acked: &[u64], now: i64) {
+    pub fn restore(&self, events: Vec<(u64, Outgoing)>, acked: &[u64], now: i64) {
         let mut inner = self.inner.lock().expect("outbox lock");
         assert!(inner.entries.is_empty(), "restore into a fresh outbox only");
-        let next = events.last().map_or(0, |(seq, _, _)| seq + 1);
-        let first = events.first().map_or(next, |(seq, _, _)| *seq);
-        for (seq, event, job) in events {
-            inner.entries.push_back(Entry {
-                seq,
-                event: Arc::new(event),
-                job,
-                appended_at: now,
-            });
+        let next = events.last().map_or(0, |(seq, _)| seq + 1);
+        let first = events.first().map_or(next, |(seq, _)| *seq);
+        for (seq, o) in events {
+            inner.entries.push_back(Entry::new(seq, o, now));
         }
         inner.next_seq = next.max(acked.iter().copied().max().unwrap_or(0));
         for (cursor, done) in inner.cursors.iter_mut().zip(acked) {
@@ -173,19 +187,23 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
+    use cloudevents::{EventBuilder, EventBuilderV10};
 
-    fn event(id: &str) -> (Event, Option<String>) {
+    fn event(id: &str) -> Outgoing {
         let e = EventBuilderV10::new()
             .id(id)
             .source("job/x")
             .ty("t")
             .build()
             .unwrap();
-        (e, Some("job/x/".into()))
+        Outgoing {
+            format: Format::Plugin,
+            payload: Payload::Cloud(e),
+            job: Some("job/x/".into()),
+        }
     }
 
-    fn append(outbox: &Outbox, events: Vec<(Event, Option<String>)>) -> usize {
+    fn append(outbox: &Outbox, events: Vec<Outgoing>) -> usize {
         let entries = outbox.prepare(events, 0);
         outbox.publish(entries)
     }
@@ -242,8 +260,7 @@ mod tests {
     #[test]
     fn restore_keeps_seqs_and_each_sinks_position() {
         let outbox = Outbox::new(2, 100, OverflowPolicy::Block);
-        let (a, b) = (event("a").0, event("b").0);
-        outbox.restore(vec![(7, a, None), (8, b, None)], &[9, 8], 0);
+        outbox.restore(vec![(7, event("a")), (8, event("b"))], &[9, 8], 0);
         assert!(outbox.pending(0, 10).is_empty());
         assert_eq!(outbox.pending(1, 10)[0].seq, 8);
         let next = outbox.prepare(vec![event("c")], 0);

@@ -4,14 +4,52 @@ Listens on 127.0.0.1 (port chosen by the OS, printed as the first line of stdout
 POST with `cloudevents.core.bindings.http.from_http_event` (binary and structured modes), answers 200 when it
 parses and 400 when it does not, and prints one JSON line per request:
 {"ok": true, "attributes": {...}, "data": ..., "content_type": "..."} or {"ok": false, "error": "..."}.
+
+A CDEvent (type dev.cdevents.*) is also validated with `jsonschema` against
+cdevents-v0.5.schema.json, and checked against the CDEvents CloudEvents binding (CE id, source,
+type, subject and time come from the CDEvent): the findings go in "cdevents_errors".
 """
 
 import json
+import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from jsonschema import Draft202012Validator
+
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from cloudevents.core.formats.json import JSONFormat
+
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cdevents-v0.5.schema.json")) as f:
+    CDEVENTS = json.load(f)
+
+
+def cdevents_errors(attributes, data, time_sent):
+    ty = attributes.get("type", "")
+    if ty not in CDEVENTS["$defs"]:
+        return [f"no CDEvents v0.5 schema for type {ty}"]
+    if isinstance(data, (bytes, bytearray, str)):
+        data = json.loads(data)
+    schema = {
+        "$defs": CDEVENTS["$defs"],
+        "allOf": [{"$ref": "#/$defs/event"}],
+        "properties": {
+            "context": {"properties": {"type": {"const": ty}}},
+            "subject": {"properties": {"content": {"$ref": f"#/$defs/{ty}"}}},
+        },
+    }
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(data)]
+    context, subject = data.get("context", {}), data.get("subject", {})
+    for attribute, value in [("id", context.get("id")), ("source", context.get("source")),
+                             ("type", context.get("type")), ("subject", subject.get("id"))]:
+        if attributes.get(attribute) != value:
+            errors.append(f"CE {attribute} {attributes.get(attribute)!r} is not the CDEvent's {value!r}")
+    # The SDK fills in a missing time itself, so ask whether we sent one.
+    if not time_sent:
+        errors.append("CE time is missing (the binding takes it from context.timestamp)")
+    return errors
 
 
 def sent_time(headers, body):
@@ -40,7 +78,13 @@ class Handler(BaseHTTPRequestHandler):
             lines = []
             for event in events:
                 data = event.get_data()
+                attributes = event.get_attributes()
+                extra = {}
+                if str(attributes.get("type", "")).startswith("dev.cdevents."):
+                    extra["cdevents_errors"] = cdevents_errors(
+                        {k: str(v) for k, v in attributes.items()}, data, sent_time(headers, body))
                 lines.append({
+                    **extra,
                     "ok": True,
                     "attributes": {k: (v if isinstance(v, (str, int, bool)) else str(v))
                                    for k, v in event.get_attributes().items()},
