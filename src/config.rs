@@ -96,8 +96,8 @@ pub struct Options {
     #[arg(long, env = "SINK_MODE", value_name = "MODE")]
     pub sink_mode: Option<String>,
     /// What sinks given on the command line receive: plugin (the CloudEvents plugin's
-    /// org.jenkinsci.* events) or cdevents (CDEvents v0.5 pipelinerun/taskrun events as
-    /// CloudEvents). Default: plugin.
+    /// org.jenkinsci.* events), cdevents (CDEvents v0.5 pipelinerun/taskrun events as
+    /// CloudEvents) or kubesphere (generic-event-plugin envelopes for ks-devops). Default: plugin.
     #[arg(long, env = "SINK_FORMAT", value_name = "FORMAT")]
     pub sink_format: Option<String>,
     /// What an UNSTABLE build or stage counts as in CDEvents, which has no such outcome:
@@ -374,7 +374,7 @@ pub fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError>
 }
 
 /// The accepted spellings of a sink format.
-const FORMATS: &str = "plugin or cdevents";
+const FORMATS: &str = "plugin, cdevents or kubesphere";
 
 fn mode(key: &'static str, value: &str) -> Result<Mode, ConfigError> {
     match value {
@@ -584,6 +584,13 @@ impl Options {
                     tls,
                 }
             };
+            if format == Format::KubeSphere
+                && matches!(&target, SinkTarget::Http { mode, .. } if *mode != Mode::Binary)
+            {
+                return Err(ConfigError::Conflict(
+                    "a kubesphere sink sends generic-event envelopes (plain JSON, one per request): remove its mode (structured and batch are CloudEvents modes)",
+                ));
+            }
             let name = table.name.unwrap_or_else(|| match &target {
                 SinkTarget::Stdout => "stdout".into(),
                 SinkTarget::File(_) => format!("file-{i}"),

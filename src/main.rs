@@ -219,7 +219,7 @@ async fn once(config: Config) -> anyhow::Result<ExitCode> {
         events = poller.tick().await.context("polling Jenkins")?;
     }
     for out in events {
-        println!("{}", serde_json::to_string(&out.payload)?);
+        println!("{}", String::from_utf8_lossy(&out.payload.to_json()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::event::{Encoder, Format, Outgoing};
+use crate::event::{Encoder, Format, Outgoing, Reads};
 use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Stage};
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
@@ -44,6 +44,8 @@ pub struct Poller {
     last_scan: Option<i64>,
     telemetry: Arc<Telemetry>,
     version: Option<String>,
+    /// Classes of jobs' parents (folders, multibranch projects), read once each.
+    parent_classes: std::collections::HashMap<JobPath, Option<String>>,
 }
 
 impl Poller {
@@ -73,6 +75,7 @@ impl Poller {
             last_scan: None,
             telemetry,
             version: None,
+            parent_classes: Default::default(),
         }
     }
 
@@ -228,9 +231,18 @@ impl Poller {
             }
         }
         let mut events = Vec::with_capacity(changes.len());
+        // A build's own JSON, read once per tick however many of its events there are.
+        let mut runs: std::collections::HashMap<BuildRef, Option<serde_json::Value>> =
+            Default::default();
         for change in &changes {
             let stages = self.stages(change).await;
-            for out in self.encoder.encode_all(change, stages.as_deref()) {
+            let (run, parent_class) = self.run_reads(change, &mut runs).await;
+            let reads = Reads {
+                stages: stages.as_deref(),
+                run: run.as_ref(),
+                parent_class: parent_class.as_deref(),
+            };
+            for out in self.encoder.encode_all(change, &reads) {
                 telemetry::EventEmitted {
                     ty: out.payload.ty(),
                 }
@@ -273,6 +285,61 @@ impl Poller {
                 None
             }
         }
+    }
+
+    /// For KubeSphere sinks, a run event's data: the build's own `api/json` (depth 0), and the
+    /// class of its job's parent (read once per parent and remembered) to tell a multibranch
+    /// branch. A failed read gives the facts already known instead (logged).
+    async fn run_reads(
+        &mut self,
+        change: &Change,
+        runs: &mut std::collections::HashMap<BuildRef, Option<serde_json::Value>>,
+    ) -> (Option<serde_json::Value>, Option<String>) {
+        let Change::Build { job, build, .. } = change else {
+            return (None, None);
+        };
+        if !self.encoder.speaks(Format::KubeSphere) {
+            return (None, None);
+        }
+        if !runs.contains_key(&build.id) {
+            let path = format!("{}api/json", build.id.path());
+            let run = match fetch::<serde_json::Value>(
+                &self.client,
+                &self.telemetry,
+                "build",
+                &path,
+                None,
+            )
+            .await
+            {
+                Ok((v, _)) => Some(v),
+                Err(e) => {
+                    tracing::warn!(build = %build.id, "build JSON not read, its generic events carry the known facts only: {e}");
+                    None
+                }
+            };
+            runs.insert(build.id.clone(), run);
+        }
+        let parent = crate::event::kubesphere::parent_path(&job.path).to_string();
+        if !parent.is_empty() && !self.parent_classes.contains_key(&parent) {
+            let path = format!("{parent}api/json");
+            if let Ok((v, _)) = fetch::<serde_json::Value>(
+                &self.client,
+                &self.telemetry,
+                "job",
+                &path,
+                Some("_class"),
+            )
+            .await
+            {
+                let class = v["_class"].as_str().map(str::to_owned);
+                self.parent_classes.insert(parent.clone(), class);
+            }
+        }
+        (
+            runs.get(&build.id).cloned().flatten(),
+            self.parent_classes.get(&parent).cloned().flatten(),
+        )
     }
 
     async fn scan(&mut self, now: i64) -> Result<Scan, jenkins::Error> {

@@ -122,6 +122,12 @@ pub async fn run(
         source,
     })?;
 
+    // Restored before the dispatchers start, so that they find what was waiting.
+    let (persistence, state) = restore(&config, &outbox)?;
+    let claims = Arc::new(match &persistence {
+        Some(p) => p.store.claims(),
+        None => crate::store::Claims::in_memory(),
+    });
     let tracker = TaskTracker::new();
     let delivery = CancellationToken::new();
     let mut sink_flags = Vec::new();
@@ -138,6 +144,7 @@ pub async fn run(
             outbox: outbox.clone(),
             telemetry: telemetry.clone(),
             disabled,
+            claims: claims.clone(),
         };
         tracker.spawn(dispatcher.run(delivery.clone()));
     }
@@ -180,7 +187,6 @@ pub async fn run(
             tracing::warn!(sink = %s.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
         }
     }
-    let (persistence, state) = restore(&config, &outbox)?;
 
     let mut poller = Poller::new(
         client,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
+use jenkins_event_shim::event::Payload;
 use mock_jenkins::{Kind, Settings};
 use util::{Shim, jenkins, options};
 
@@ -224,6 +225,7 @@ async fn a_re_sent_event_is_dropped_by_the_server_and_still_counts_as_delivered(
         .ty("org.jenkinsci.job.started")
         .build()
         .unwrap();
+    let event = Payload::Cloud(event);
     sink.send(&event).await.unwrap();
     sink.send(&event).await.unwrap();
     assert_eq!(stream.info().await.unwrap().state.messages, 1);
@@ -293,6 +295,7 @@ async fn a_missing_stream_is_named_in_the_error_and_the_event_is_delivered_once_
         .ty("org.jenkinsci.job.started")
         .build()
         .unwrap();
+    let event = Payload::Cloud(event);
     let err = sink.send(&event).await.unwrap_err();
     assert!(
         matches!(&err, SendError::Retry { reason, .. } if reason.contains("no JetStream stream captures subject \"nobody.listens\"")),

@@ -397,6 +397,7 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
         outbox: outbox.clone(),
         telemetry: Arc::new(Telemetry::new()),
         disabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        claims: Arc::new(jenkins_event_shim::store::Claims::in_memory()),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let entries = outbox.prepare(batch, now_ms());

@@ -7,6 +7,7 @@
 //! after state was lost: receivers can deduplicate on `source` + `id`.
 
 mod cdevents;
+pub mod kubesphere;
 mod plugin;
 
 use cloudevents::event::AttributesWriter;
@@ -28,6 +29,9 @@ pub enum Format {
     /// CDEvents v0.5 (`dev.cdevents.pipelinerun.*`, `dev.cdevents.taskrun.*`) as CloudEvents.
     #[serde(rename = "cdevents")]
     CdEvents,
+    /// KubeSphere's generic-event envelope (`run.*`, `item.*`), for ks-devops. Not CloudEvents.
+    #[serde(rename = "kubesphere")]
+    KubeSphere,
 }
 
 impl Format {
@@ -36,6 +40,7 @@ impl Format {
         match value {
             "plugin" => Some(Format::Plugin),
             "cdevents" => Some(Format::CdEvents),
+            "kubesphere" => Some(Format::KubeSphere),
             _ => None,
         }
     }
@@ -47,6 +52,8 @@ impl Format {
 pub enum Payload {
     /// A CloudEvent (plugin and CDEvents formats).
     Cloud(Event),
+    /// A generic-event envelope (KubeSphere format).
+    Generic(kubesphere::GenericEvent),
 }
 
 impl Payload {
@@ -54,15 +61,38 @@ impl Payload {
     pub fn id(&self) -> &str {
         match self {
             Payload::Cloud(e) => e.id(),
+            Payload::Generic(g) => &g.envelope.id,
         }
+    }
+
+    /// The event as one JSON document: a structured CloudEvent, or the generic-event envelope
+    /// (what stdout and file sinks write, one per line).
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Payload::Cloud(e) => serde_json::to_vec(e),
+            Payload::Generic(g) => serde_json::to_vec(&g.envelope),
+        }
+        .expect("events always serialise")
     }
 
     /// The event type, for filters, logs and metrics.
     pub fn ty(&self) -> &str {
         match self {
             Payload::Cloud(e) => e.ty(),
+            Payload::Generic(g) => &g.envelope.ty,
         }
     }
+}
+
+/// What the poller read, beyond the change itself, for the dialects that need more.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reads<'a> {
+    /// The Pipeline stages of a run that just completed (CDEvents task runs).
+    pub stages: Option<&'a [crate::jenkins::model::Stage]>,
+    /// The build's own `api/json` (KubeSphere run data).
+    pub run: Option<&'a serde_json::Value>,
+    /// The class of the job's parent (KubeSphere `_multiBranch`).
+    pub parent_class: Option<&'a str>,
 }
 
 /// One encoded event of a tick, ready for the outbox.
@@ -142,31 +172,41 @@ impl Encoder {
         self.formats.contains(&format)
     }
 
-    /// A change in every dialect some sink speaks. `stages`: the Pipeline stages of a run that
-    /// just completed, when read (CDEvents task runs).
-    pub fn encode_all(
-        &self,
-        change: &Change,
-        stages: Option<&[crate::jenkins::model::Stage]>,
-    ) -> Vec<Outgoing> {
+    /// A change in every dialect some sink speaks, with what the poller read for it.
+    pub fn encode_all(&self, change: &Change, reads: &Reads<'_>) -> Vec<Outgoing> {
         let job = change.job().map(str::to_owned);
         let mut out = Vec::new();
         for format in &self.formats {
-            let events = match format {
-                Format::Plugin => self.encode(change).into_iter().collect(),
+            let payloads: Vec<Payload> = match format {
+                Format::Plugin => self
+                    .encode(change)
+                    .map(Payload::Cloud)
+                    .into_iter()
+                    .collect(),
                 Format::CdEvents => {
-                    cdevents::encode(&self.controller, change, stages, self.unstable)
+                    cdevents::encode(&self.controller, change, reads.stages, self.unstable)
                         .into_iter()
                         .filter_map(|draft| {
                             let id = self.id(&draft.key);
                             cdevents::to_cloudevent(draft, id)
                         })
-                        .collect::<Vec<_>>()
+                        .map(Payload::Cloud)
+                        .collect()
                 }
+                Format::KubeSphere => kubesphere::encode(change, reads)
+                    .into_iter()
+                    .map(|mut draft| {
+                        draft.envelope.id = self.id(&draft.key);
+                        Payload::Generic(kubesphere::GenericEvent {
+                            envelope: draft.envelope,
+                            referrer: self.controller.clone(),
+                        })
+                    })
+                    .collect(),
             };
-            out.extend(events.into_iter().map(|event| Outgoing {
+            out.extend(payloads.into_iter().map(|payload| Outgoing {
                 format: *format,
-                payload: Payload::Cloud(event),
+                payload,
                 job: job.clone(),
             }));
         }
@@ -184,7 +224,7 @@ impl Encoder {
 
     /// The plugin-format CloudEvent for a change, or `None` when the options say to drop it.
     pub fn encode(&self, change: &Change) -> Option<Event> {
-        let p = plugin::encode(change, self.job_bodies, self.run_user.as_deref());
+        let p = plugin::encode(change, self.job_bodies, self.run_user.as_deref())?;
         let source = match plugin::uri_safe(&p.source) {
             Some(source) => source,
             None if self.invalid_sources == InvalidSources::Drop => return None,

@@ -99,8 +99,10 @@ fn to_value(model: impl Serialize) -> Value {
     serde_json::to_value(model).expect("plugin models always serialise")
 }
 
-pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>) -> Plugin {
-    match change {
+/// The plugin's event for a change; `None` for what the plugin never reports (deletions, and
+/// items other than freestyle-type projects: its ItemListener ignores them).
+pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>) -> Option<Plugin> {
+    Some(match change {
         Change::QueueEntered(item) => queue(item, "ENTERED_WAITING", item.in_queue_since),
         Change::QueueLeft { item, exit_time } => queue(item, "LEFT", *exit_time),
         Change::Build {
@@ -146,9 +148,15 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
             at,
             revision,
         } => {
+            let is_project = job
+                .class
+                .as_deref()
+                .is_some_and(|c| crate::watch::ABSTRACT_PROJECT_CLASSES.contains(&c));
             let (ty, status) = match kind {
+                _ if !is_project => return None,
                 ItemKind::Created => ("created", "CREATED"),
                 ItemKind::Updated => ("updated", "UPDATED"),
+                ItemKind::Deleted => return None,
             };
             let model = JobModel {
                 // The saving user is not visible over REST.
@@ -164,8 +172,8 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
                 config_file: config.as_deref(),
             };
             let revision = match kind {
-                ItemKind::Created => String::new(),
                 ItemKind::Updated => format!("{revision}|{}", config.as_deref().unwrap_or("")),
+                _ => String::new(),
             };
             Plugin {
                 ty: format!("org.jenkinsci.job.{ty}"),
@@ -196,7 +204,7 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
                 subject: node.name.clone(),
             }
         }
-    }
+    })
 }
 
 fn queue(item: &QueueSnapshot, status: &'static str, exit_time: i64) -> Plugin {

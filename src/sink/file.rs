@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use cloudevents::Event;
+use crate::event::Payload;
 
 use super::SendError;
 
@@ -36,10 +36,8 @@ impl FileSink {
     }
 
     /// Writes one line; a failed write (disk full) is retried.
-    pub fn send(&self, event: &Event) -> Result<(), SendError> {
-        let mut line = serde_json::to_vec(event).map_err(|e| SendError::Reject {
-            reason: format!("cannot serialise the event: {e}"),
-        })?;
+    pub fn send(&self, event: &Payload) -> Result<(), SendError> {
+        let mut line = event.to_json();
         line.push(b'\n');
         let mut file = self.file.lock().expect("file sink lock");
         file.write_all(&line)

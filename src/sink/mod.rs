@@ -120,11 +120,11 @@ impl Sink {
 
     /// Delivers one event.
     pub async fn send(&self, payload: &Payload) -> Result<(), SendError> {
-        match (self, payload) {
-            (Sink::Http(s), Payload::Cloud(event)) => s.send(event).await,
-            (Sink::Nats(s), Payload::Cloud(event)) => s.send(event).await,
-            (Sink::Stdout(s), Payload::Cloud(event)) => s.send(event),
-            (Sink::File(s), Payload::Cloud(event)) => s.send(event),
+        match self {
+            Sink::Http(s) => s.send(payload).await,
+            Sink::Nats(s) => s.send(payload).await,
+            Sink::Stdout(s) => s.send(payload),
+            Sink::File(s) => s.send(payload),
         }
     }
 
@@ -187,7 +187,14 @@ pub struct Dispatcher {
     pub telemetry: Arc<Telemetry>,
     /// Set when the sink answered 410.
     pub disabled: Arc<AtomicBool>,
+    /// Events this sink must receive at most once, claimed before sending.
+    pub claims: Arc<crate::store::Claims>,
 }
+
+/// Failures that prove nothing reached the sink (so even an at-most-once event may be tried
+/// again): no connection was made, the sink answered with an error status (ks-devops acts only
+/// after answering 200), or the credentials could not be read.
+const NOT_DELIVERED: &[&str] = &["connect", "http_status", "auth_config"];
 
 impl Dispatcher {
     /// Delivers until `stop` is cancelled, then drains for at most [`DRAIN_DEADLINE`].
@@ -252,7 +259,10 @@ impl Dispatcher {
                 return;
             }
             let last = batch[batch.len() - 1].seq;
-            let wanted: Vec<Entry> = batch.into_iter().filter(|e| self.wanted(e)).collect();
+            let mut wanted: Vec<Entry> = batch.into_iter().filter(|e| self.wanted(e)).collect();
+            if wanted.len() == 1 && self.at_most_once(&wanted[0]) && !self.claim(&wanted[0]).await {
+                wanted.clear();
+            }
             if !wanted.is_empty() {
                 match self.send(&wanted).await {
                     Ok(()) => self.acked(&wanted),
@@ -269,8 +279,9 @@ impl Dispatcher {
             (Sink::Http(http), Some(_)) => {
                 let events: Vec<Event> = entries
                     .iter()
-                    .map(|e| match &*e.event {
-                        Payload::Cloud(event) => event.clone(),
+                    .filter_map(|e| match &*e.event {
+                        Payload::Cloud(event) => Some(event.clone()),
+                        Payload::Generic(_) => None, // refused by the configuration
                     })
                     .collect();
                 http.send_batch(&events).await
@@ -285,10 +296,18 @@ impl Dispatcher {
             // A disabled sink keeps its cursor: its events stay counted as waiting.
             std::future::pending::<()>().await;
         }
+        let once = entries.len() == 1 && self.at_most_once(&entries[0]);
+        if once && !self.claim(&entries[0]).await {
+            return;
+        }
         let first = &entries[0];
         let result = (|| async { self.send(entries).await })
             .retry(retry_policy())
-            .when(|e| matches!(e, SendError::Retry { .. }))
+            // An at-most-once event is retried only when nothing can have reached the sink.
+            .when(|e| match e {
+                SendError::Retry { error_type, .. } => !once || NOT_DELIVERED.contains(error_type),
+                _ => false,
+            })
             .adjust(|e, backoff| match e {
                 SendError::Retry {
                     after: Some(after), ..
@@ -312,20 +331,21 @@ impl Dispatcher {
                 }
             })
             .await;
+        let refused = |reason: &str| {
+            for entry in entries {
+                telemetry::SinkRejected {
+                    sink: &self.name,
+                    id: entry.event.id(),
+                    job: entry.job.as_deref(),
+                    reason,
+                }
+                .emit(&self.telemetry);
+            }
+            self.outbox.ack(self.index, entries[entries.len() - 1].seq);
+        };
         match result {
             Ok(()) => self.acked(entries),
-            Err(SendError::Reject { reason }) => {
-                for entry in entries {
-                    telemetry::SinkRejected {
-                        sink: &self.name,
-                        id: entry.event.id(),
-                        job: entry.job.as_deref(),
-                        reason: &reason,
-                    }
-                    .emit(&self.telemetry);
-                }
-                self.outbox.ack(self.index, entries[entries.len() - 1].seq);
-            }
+            Err(SendError::Reject { reason }) => refused(&reason),
             Err(SendError::Disable { reason }) => {
                 telemetry::SinkDisabled {
                     sink: &self.name,
@@ -335,8 +355,32 @@ impl Dispatcher {
                 self.disabled.store(true, Ordering::Relaxed);
                 std::future::pending::<()>().await;
             }
-            Err(SendError::Retry { .. }) => unreachable!("retried without limit"),
+            Err(SendError::Retry { reason, .. }) => refused(&format!(
+                "{reason}; the event may have arrived, and it is sent at most once (a second run.initialize makes ks-devops create a duplicate PipelineRun)"
+            )),
         }
+    }
+
+    /// Whether this entry may reach this sink at most once: KubeSphere's `run.initialize`.
+    fn at_most_once(&self, entry: &Entry) -> bool {
+        self.format == Format::KubeSphere
+            && entry.event.ty() == crate::event::kubesphere::RUN_INITIALIZE
+    }
+
+    /// Claims an at-most-once entry before its first attempt (durably, retrying the store);
+    /// `false`, and the entry passed over, if this sink was sent it before.
+    async fn claim(&self, entry: &Entry) -> bool {
+        let id = entry.event.id();
+        let claimed = (|| async { self.claims.claim(&self.name, id, crate::poller::now_ms()) })
+            .retry(retry_policy())
+            .notify(|e, _| tracing::error!(sink = %self.name, id, "cannot record the claim of an at-most-once event, retrying: {e}"))
+            .await
+            .expect("retried without limit");
+        if !claimed {
+            tracing::info!(sink = %self.name, id, job = entry.job.as_deref(), "run.initialize was sent to this sink before: not sent again");
+            self.outbox.ack(self.index, entry.seq);
+        }
+        claimed
     }
 
     fn acked(&self, entries: &[Entry]) {

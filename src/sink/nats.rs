@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use cloudevents::{AttributesReader, Event};
 use tokio::sync::OnceCell;
 
 use super::SendError;
-use super::http::{Encoded, encode_structured};
+use super::http::{Encoded, encode_generic, encode_structured};
+use crate::event::Payload;
 use crate::jenkins::Secret;
 
 /// How a NATS sink authenticates (the server's `authorization` block).
@@ -106,8 +106,12 @@ impl NatsSink {
     }
 
     /// Publishes one event and waits for the stream's acknowledgement.
-    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        self.publish(event.id(), encode_structured(event)).await
+    pub async fn send(&self, payload: &Payload) -> Result<(), SendError> {
+        let encoded = match payload {
+            Payload::Cloud(event) => encode_structured(event),
+            Payload::Generic(g) => encode_generic(g),
+        };
+        self.publish(payload.id(), encoded).await
     }
 
     /// Publishes an encoded payload (its headers become NATS headers) with `id` as the

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use cloudevents::Event;
+use crate::event::Payload;
 
 use super::SendError;
 
@@ -12,12 +12,11 @@ pub struct StdoutSink;
 
 impl StdoutSink {
     /// Writes one line; a closed pipe is permanent.
-    pub fn send(&self, event: &Event) -> Result<(), SendError> {
-        let line = serde_json::to_string(event).map_err(|e| SendError::Reject {
-            reason: format!("cannot serialise the event: {e}"),
-        })?;
+    pub fn send(&self, event: &Payload) -> Result<(), SendError> {
+        let mut line = event.to_json();
+        line.push(b'\n');
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}")
+        out.write_all(&line)
             .and_then(|()| out.flush())
             .map_err(|e| SendError::Disable {
                 reason: format!("standard output is closed: {e}"),

@@ -86,7 +86,7 @@ pub struct Saved {
 
 /// The store of one controller.
 pub struct Store {
-    db: Database,
+    db: std::sync::Arc<Database>,
     path: PathBuf,
 }
 
@@ -107,9 +107,17 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| open(e.to_string()))?;
         let db = Database::create(&path).map_err(|e| open(e.to_string()))?;
-        let store = Store { db, path };
+        let store = Store {
+            db: std::sync::Arc::new(db),
+            path,
+        };
         let saved = store.read()?;
         Ok((store, saved))
+    }
+
+    /// The at-most-once claims, kept in this file.
+    pub fn claims(&self) -> super::Claims {
+        super::Claims::durable(self.db.clone(), self.path.display().to_string())
     }
 
     /// Where the file is.

@@ -6,8 +6,10 @@
 //! they commit with the cursor in one transaction of the [`Store`] (with `--state-dir`) before
 //! the dispatchers see them.
 
+mod claims;
 mod db;
 mod outbox;
 
+pub use claims::Claims;
 pub use db::{Saved, Store, StoreError};
 pub use outbox::{Entry, Outbox, OverflowPolicy};

@@ -28,7 +28,8 @@ pub enum Change {
         /// The phase's timestamp as the plugin computes it.
         timestamp: i64,
     },
-    /// A freestyle-type job appeared or changed (`org.jenkinsci.job.created|updated`).
+    /// A job appeared, changed or went away (`org.jenkinsci.job.created|updated` for
+    /// freestyle-type jobs; every job class for dialects that report items).
     Item {
         /// The job.
         job: JobInfo,
@@ -76,6 +77,9 @@ pub enum ItemKind {
     Created,
     /// `ItemListener.onUpdated`.
     Updated,
+    /// `ItemListener.onDeleted`: a job the scan no longer lists (a rename or move looks the
+    /// same: deleted here, created there).
+    Deleted,
 }
 
 /// A job's identity as events show it.

@@ -305,7 +305,16 @@ impl Differ {
             .map(|(path, _)| path.clone())
             .collect();
         for path in gone {
-            self.state().jobs.remove(&path);
+            if let Some(job) = self.state().jobs.remove(&path) {
+                let change = Change::Item {
+                    job: job.info,
+                    kind: ItemKind::Deleted,
+                    config: None,
+                    at: self.now,
+                    revision: job.fingerprint,
+                };
+                self.emit(change);
+            }
             self.out.notes.push(Note::JobGone(path));
         }
     }
@@ -353,7 +362,17 @@ impl Differ {
             let gap = self.add_builds(&path, last);
             self.note_gap(&path, gap);
             if is_abstract_project(node) {
+                // The plugin's event carries config.xml: read it first.
                 self.pend_item(path.clone(), ItemKind::Created, fingerprint);
+            } else if let Some(job) = self.out.state.jobs.get(&path) {
+                let change = Change::Item {
+                    job: job.info.clone(),
+                    kind: ItemKind::Created,
+                    config: None,
+                    at: self.now,
+                    revision: fingerprint,
+                };
+                self.emit(change);
             }
         }
         // Builds already seen running on executors before we knew the job.

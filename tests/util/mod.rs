@@ -31,9 +31,11 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `ce-type`.
+    /// `ce-type` (or, for KubeSphere's generic events, `X-Event-Type`).
     pub fn ty(&self) -> &str {
-        self.header("ce-type").unwrap_or("")
+        self.header("ce-type")
+            .or_else(|| self.header("x-event-type"))
+            .unwrap_or("")
     }
 
     /// The body as JSON (null when empty).
@@ -49,7 +51,9 @@ impl Received {
 #[derive(Default)]
 struct Inbox {
     received: Vec<Received>,
-    /// Statuses to answer next, front first; empty = 200.
+    /// Every request, answered 2xx or not.
+    requests: Vec<Received>,
+    /// Statuses to answer next, front first; empty = 200; 0 = never answer (hang).
     script: Vec<(u16, Option<String>)>,
     attempts: usize,
     /// Answer 503 to everything while set.
@@ -102,6 +106,17 @@ impl Receiver {
         self.inbox.lock().unwrap().received.clone()
     }
 
+    /// Leave the next `n` requests unanswered (the sender times out, not knowing whether the
+    /// event arrived).
+    pub fn hang_next(&self, n: usize) {
+        self.fail_next(n, 0, None);
+    }
+
+    /// Every request, accepted, failed or left hanging.
+    pub fn requests(&self) -> Vec<Received> {
+        self.inbox.lock().unwrap().requests.clone()
+    }
+
     /// Every request, accepted or not.
     pub fn attempts(&self) -> usize {
         self.inbox.lock().unwrap().attempts
@@ -141,20 +156,7 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap) {
-    let mut inbox = inbox.lock().unwrap();
-    inbox.attempts += 1;
-    let mut reply = HeaderMap::new();
-    if inbox.down {
-        return (StatusCode::SERVICE_UNAVAILABLE, reply);
-    }
-    if !inbox.script.is_empty() {
-        let (status, retry_after) = inbox.script.remove(0);
-        if let Some(v) = retry_after {
-            reply.insert("retry-after", v.parse().unwrap());
-        }
-        return (StatusCode::from_u16(status).unwrap(), reply);
-    }
-    inbox.received.push(Received {
+    let request = Received {
         headers: headers
             .iter()
             .map(|(n, v)| {
@@ -165,8 +167,33 @@ async fn record(
             })
             .collect(),
         body: body.to_vec(),
-    });
-    (StatusCode::ACCEPTED, reply)
+    };
+    let mut reply = HeaderMap::new();
+    let scripted = {
+        let mut inbox = inbox.lock().unwrap();
+        inbox.attempts += 1;
+        inbox.requests.push(request.clone());
+        if inbox.down {
+            return (StatusCode::SERVICE_UNAVAILABLE, reply);
+        }
+        if inbox.script.is_empty() {
+            inbox.received.push(request);
+            return (StatusCode::ACCEPTED, reply);
+        }
+        inbox.script.remove(0)
+    };
+    match scripted {
+        (0, _) => {
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        (status, retry_after) => {
+            if let Some(v) = retry_after {
+                reply.insert("retry-after", v.parse().unwrap());
+            }
+            (StatusCode::from_u16(status).unwrap(), reply)
+        }
+    }
 }
 
 /// A mock Jenkins on a free port.

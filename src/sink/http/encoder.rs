@@ -1,5 +1,6 @@
 //! Events to HTTP messages.
 
+use crate::event::kubesphere::GenericEvent;
 use cloudevents::event::{AttributeValue, Data};
 use cloudevents::{AttributesReader, Event};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -83,6 +84,25 @@ pub fn encode_structured(event: &Event) -> Encoded {
             "application/cloudevents+json; charset=utf-8".to_string(),
         )],
         body: serde_json::to_vec(event).expect("events always serialise"),
+    }
+}
+
+/// KubeSphere's generic-event dialect: the envelope as `application/json`, with the
+/// `X-Event-Type` and `Referrer` headers generic-event-plugin sends (no `ce-*` headers).
+pub fn encode_generic(event: &GenericEvent) -> Encoded {
+    Encoded {
+        headers: vec![
+            (
+                "Content-Type".to_string(),
+                "application/json; charset=UTF-8".to_string(),
+            ),
+            ("X-Event-Type".to_string(), event.envelope.ty.clone()),
+            (
+                "Referrer".to_string(),
+                percent_encode_header(&event.referrer),
+            ),
+        ],
+        body: serde_json::to_vec(&event.envelope).expect("events always serialise"),
     }
 }
 

@@ -7,5 +7,7 @@
 mod encoder;
 mod sink;
 
-pub use encoder::{Encoded, encode_batch, encode_binary, encode_structured, percent_encode_header};
+pub use encoder::{
+    Encoded, encode_batch, encode_binary, encode_generic, encode_structured, percent_encode_header,
+};
 pub use sink::HttpSink;

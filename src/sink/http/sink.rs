@@ -4,8 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use cloudevents::Event;
 
-use super::encoder::{encode_batch, encode_binary, encode_structured};
+use super::encoder::{encode_batch, encode_binary, encode_generic, encode_structured};
 use crate::config::{Auth, Mode};
+use crate::event::Payload;
 use crate::jenkins::Secret;
 use crate::sink::SendError;
 use crate::sink::classify::{Verdict, classify};
@@ -81,11 +82,12 @@ impl HttpSink {
     }
 
     /// POSTs one event and classifies the answer.
-    pub async fn send(&self, event: &Event) -> Result<(), SendError> {
-        let encoded = match self.mode {
-            Mode::Binary => encode_binary(event),
-            Mode::Structured => encode_structured(event),
-            Mode::Batch => encode_batch(std::slice::from_ref(event)),
+    pub async fn send(&self, payload: &Payload) -> Result<(), SendError> {
+        let encoded = match (payload, self.mode) {
+            (Payload::Generic(g), _) => encode_generic(g),
+            (Payload::Cloud(event), Mode::Binary) => encode_binary(event),
+            (Payload::Cloud(event), Mode::Structured) => encode_structured(event),
+            (Payload::Cloud(event), Mode::Batch) => encode_batch(std::slice::from_ref(event)),
         };
         self.post(encoded).await
     }
@@ -108,7 +110,14 @@ impl HttpSink {
         };
         let response = request.send().await.map_err(|e| SendError::Retry {
             reason: format!("{}: {}", self.shown(), transport_reason(&e)),
-            error_type: if e.is_timeout() { "timeout" } else { "connect" },
+            // "connect": nothing reached the receiver; "timeout"/"transport": it may have.
+            error_type: if e.is_connect() {
+                "connect"
+            } else if e.is_timeout() {
+                "timeout"
+            } else {
+                "transport"
+            },
             after: None,
         })?;
         let status = response.status().as_u16();

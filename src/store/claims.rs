@@ -1,0 +1,98 @@
+//! Events a sink must receive at most once, ever: KubeSphere's `run.initialize`, from which
+//! ks-devops creates a PipelineRun (a second one within its look-up window creates a
+//! duplicate). A dispatcher claims such an event, durably, before its first attempt; a claimed
+//! event is never sent again, across retries and restarts.
+//!
+//! With `--state-dir` the claims live in the store's file (one small commit per claim);
+//! without it, in memory (which still covers retries within the process).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::StoreError;
+
+const CLAIMS: TableDefinition<&str, i64> = TableDefinition::new("claims");
+
+/// Claims of at-most-once events, per sink.
+#[derive(Debug)]
+pub struct Claims {
+    db: Option<(Arc<Database>, String)>,
+    memory: Mutex<HashSet<String>>,
+}
+
+impl Claims {
+    /// Claims kept in memory only.
+    pub fn in_memory() -> Claims {
+        Claims {
+            db: None,
+            memory: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub(super) fn durable(db: Arc<Database>, path: String) -> Claims {
+        Claims {
+            db: Some((db, path)),
+            memory: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Records that `sink` is about to receive event `id`; `false` if it was claimed before
+    /// (then it must not be sent). Committed before it returns.
+    pub fn claim(&self, sink: &str, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let key = format!("{sink}|{id}");
+        let mut memory = self.memory.lock().expect("claims lock");
+        if memory.contains(&key) {
+            return Ok(false);
+        }
+        if let Some((db, path)) = &self.db {
+            let io = |e: &dyn std::fmt::Display| StoreError::Io {
+                path: path.clone(),
+                reason: e.to_string(),
+            };
+            let txn = db.begin_write().map_err(|e| io(&e))?;
+            let fresh = {
+                let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
+                let seen = table.get(key.as_str()).map_err(|e| io(&e))?.is_some();
+                if !seen {
+                    table.insert(key.as_str(), now_ms).map_err(|e| io(&e))?;
+                }
+                !seen
+            };
+            txn.commit().map_err(|e| io(&e))?;
+            if !fresh {
+                memory.insert(key);
+                return Ok(false);
+            }
+        }
+        memory.insert(key);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_holds_across_a_reopen_of_the_store() {
+        let dir = std::env::temp_dir().join(format!("shim-claims-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (store, _) = super::super::Store::open(&dir).unwrap();
+        let claims = store.claims();
+        assert!(claims.claim("ks", "id-1", 0).unwrap());
+        assert!(!claims.claim("ks", "id-1", 0).unwrap(), "the same process");
+        assert!(claims.claim("other-sink", "id-1", 0).unwrap(), "per sink");
+        drop(claims);
+        drop(store);
+        let (store, _) = super::super::Store::open(&dir).unwrap();
+        assert!(
+            !store.claims().claim("ks", "id-1", 0).unwrap(),
+            "after a restart"
+        );
+        let memory = Claims::in_memory();
+        assert!(memory.claim("ks", "id-1", 0).unwrap());
+        assert!(!memory.claim("ks", "id-1", 0).unwrap());
+    }
+}
