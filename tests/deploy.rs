@@ -54,5 +54,8 @@ fn every_config_file_under_deploy_loads() {
             }
         }
     }
-    assert_eq!(found, 3, "base, knative and mock-jenkins configs");
+    assert_eq!(
+        found, 5,
+        "base, knative, mock-jenkins and the two kubesphere configs"
+    );
 }

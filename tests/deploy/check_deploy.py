@@ -98,7 +98,8 @@ def shim_deployment(docs, name):
 def main():
     dockerfile()
     deploy = os.path.join(ROOT, "deploy")
-    for name in ["base", "examples/argo-events", "examples/knative", "examples/mock-jenkins"]:
+    for name in ["base", "examples/argo-events", "examples/knative", "examples/mock-jenkins",
+                 "examples/kubesphere", "examples/kubesphere/ks-devops-v3"]:
         docs = render(os.path.join(deploy, name))
         validate(docs, name)
         shim_deployment(docs, name)
@@ -125,6 +126,11 @@ def main():
             check(trigger["spec"]["filter"]["attributes"]["type"] in TYPES, "knative: the Trigger filters on a type the shim emits")
             sub = trigger["spec"]["subscriber"]["ref"]["name"]
             check(any(s["metadata"]["name"] == sub for s in by_kind(docs, "Service")), "knative: the subscriber Service exists")
+        if name.startswith("examples/kubesphere"):
+            path = ("/v1alpha3/webhooks/jenkins" if name.endswith("v3")
+                    else "/kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins")
+            check(f':9090{path}"' in config and 'format = "kubesphere"' in config,
+                  f"{name}: generic events to the ks-devops webhook at {path}")
         if name == "examples/mock-jenkins":
             mock = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "mock-jenkins"][0]
             args = mock["spec"]["template"]["spec"]["containers"][0]["args"]
