@@ -167,6 +167,8 @@ struct File {
     jenkins_insecure_skip_verify: bool,
     #[serde(default)]
     sink: Vec<SinkEntry>,
+    #[serde(default)]
+    controller: Vec<ControllerRaw>,
     sink_mode: Option<String>,
     sink_format: Option<String>,
     cdevents_unstable: Option<String>,
@@ -314,27 +316,36 @@ pub enum SinkTarget {
     File(PathBuf),
 }
 
-/// A checked configuration.
+/// One Jenkins controller to watch: its own URL, credentials, poll settings and cursor.
 #[derive(Debug, Clone)]
-pub struct Config {
-    /// How to reach Jenkins.
+pub struct Controller {
+    /// Name in logs and `/readyz` (default: the URL's host).
+    pub name: String,
+    /// How to reach it.
     pub jenkins: ClientConfig,
-    /// Sinks (may be empty for `check` and `once`).
-    pub sinks: Vec<SinkConfig>,
     /// Poll interval.
     pub poll_interval: Duration,
     /// Job-tree scan interval.
     pub scan_interval: Duration,
     /// Folder levels scanned.
     pub folder_depth: usize,
+    /// `--backfill` window.
+    pub backfill: Option<Duration>,
+    /// Event encoding (its `controller` is this controller's URL).
+    pub encoder: Encoder,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The controllers watched (one, unless the file has `[[controller]]` tables).
+    pub controllers: Vec<Controller>,
+    /// Sinks (may be empty for `check` and `once`).
+    pub sinks: Vec<SinkConfig>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
     /// Health and metrics address.
     pub listen: SocketAddr,
-    /// Event encoding.
-    pub encoder: Encoder,
-    /// `--backfill` window.
-    pub backfill: Option<Duration>,
     /// Most events waiting.
     pub outbox_capacity: usize,
     /// What a full outbox does.
@@ -424,40 +435,34 @@ impl Options {
             None => File::default(),
         };
         let pick = |cli: Option<String>, file: Option<String>| cli.or(file);
-        let url = pick(self.jenkins_url, file.jenkins_url).ok_or(ConfigError::Missing {
-            key: "jenkins-url",
-            hint: "set --jenkins-url, JENKINS_URL or jenkins-url in the config file",
-        })?;
-        let url = http_url("jenkins-url", &url)?;
-        let user = pick(self.jenkins_user, file.jenkins_user).filter(|u| !u.is_empty());
-        let token_value = pick(self.jenkins_token, file.jenkins_token).filter(|t| !t.is_empty());
-        let token_file = self.jenkins_token_file.or(file.jenkins_token_file);
-        let token = match (token_value, token_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Conflict(
-                    "both jenkins-token and jenkins-token-file are set: keep one",
-                ));
-            }
-            (Some(t), None) => Some(Secret::new(t)),
-            (None, Some(path)) => Some(read_token(&path)?),
-            (None, None) => None,
+        // The controller the flags (and top-level keys) describe; `[[controller]]` tables in
+        // the file describe several instead, each falling back to it for poll settings.
+        let top = ControllerRaw {
+            name: None,
+            jenkins_url: pick(self.jenkins_url, file.jenkins_url),
+            jenkins_user: pick(self.jenkins_user, file.jenkins_user),
+            jenkins_token: pick(self.jenkins_token, file.jenkins_token),
+            jenkins_token_file: self.jenkins_token_file.or(file.jenkins_token_file),
+            jenkins_ca_file: self.jenkins_ca_file.or(file.jenkins_ca_file),
+            jenkins_insecure_skip_verify: self.jenkins_insecure_skip_verify
+                || file.jenkins_insecure_skip_verify,
+            jenkins_timeout: pick(self.jenkins_timeout, file.jenkins_timeout),
+            poll_interval: pick(self.poll_interval, file.poll_interval),
+            scan_interval: pick(self.scan_interval, file.scan_interval),
+            folder_depth: self
+                .folder_depth
+                .or(file.folder_depth.map(|d| d.to_string())),
+            backfill: pick(self.backfill, file.backfill),
         };
-        if token.is_some() && user.is_none() {
-            return Err(ConfigError::Missing {
-                key: "jenkins-user",
-                hint: "an API token needs its user: set --jenkins-user or JENKINS_USER",
-            });
-        }
-        let jenkins_tls = tls(
-            "jenkins-ca-file",
-            self.jenkins_ca_file.or(file.jenkins_ca_file).as_deref(),
-            self.jenkins_insecure_skip_verify || file.jenkins_insecure_skip_verify,
-        )?;
-        let jenkins_timeout = duration(
-            "jenkins-timeout",
-            &pick(self.jenkins_timeout, file.jenkins_timeout)
-                .unwrap_or_else(|| defaults::JENKINS_TIMEOUT.into()),
-        )?;
+        let raws = if file.controller.is_empty() {
+            vec![top]
+        } else if top.jenkins_url.is_some() {
+            return Err(ConfigError::Conflict(
+                "jenkins-url and [[controller]] tables exclude each other: give each controller its jenkins-url in its table",
+            ));
+        } else {
+            file.controller.into_iter().map(|c| c.under(&top)).collect()
+        };
         let sink_timeout = duration(
             "sink-timeout",
             &pick(self.sink_timeout, file.sink_timeout)
@@ -610,29 +615,6 @@ impl Options {
                 hint: "set --sink (SINK_URL) to a CloudEvents HTTP endpoint, or --sink stdout",
             });
         }
-        let poll_interval = duration(
-            "poll-interval",
-            &pick(self.poll_interval, file.poll_interval)
-                .unwrap_or_else(|| defaults::POLL_INTERVAL.into()),
-        )?;
-        let scan_interval = duration(
-            "scan-interval",
-            &pick(self.scan_interval, file.scan_interval)
-                .unwrap_or_else(|| defaults::SCAN_INTERVAL.into()),
-        )?;
-        let folder_depth = match self.folder_depth {
-            Some(v) => {
-                v.parse()
-                    .ok()
-                    .filter(|d| (1..=20).contains(d))
-                    .ok_or(ConfigError::Invalid {
-                        key: "folder-depth",
-                        expected: "a whole number from 1 to 20",
-                        got: v,
-                    })?
-            }
-            None => file.folder_depth.unwrap_or(defaults::FOLDER_DEPTH),
-        };
         let listen_text = pick(self.listen, file.listen).unwrap_or_else(|| defaults::LISTEN.into());
         let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
             key: "listen",
@@ -683,9 +665,6 @@ impl Options {
                 }
             }
         }
-        let backfill = pick(self.backfill, file.backfill)
-            .map(|b| duration("backfill", &b))
-            .transpose()?;
         let outbox_capacity = match self.outbox_capacity {
             Some(v) => v
                 .parse()
@@ -728,32 +707,179 @@ impl Options {
         }
         formats.sort();
         formats.dedup();
+        let encoder = Encoder {
+            formats,
+            unstable,
+            controller: String::new(),
+            job_bodies,
+            invalid_sources,
+            // An empty --run-user gives null, as under Authorize-Project.
+            run_user: (!run_user.is_empty()).then_some(run_user),
+            extras,
+        };
+        let controllers = raws
+            .into_iter()
+            .map(|raw| raw.resolve(&encoder))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut names: Vec<&str> = controllers.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::Conflict(
+                "two controllers have the same name: give each [[controller]] a distinct name",
+            ));
+        }
+        let mut urls: Vec<&str> = controllers.iter().map(|c| c.jenkins.url.as_str()).collect();
+        urls.sort_unstable();
+        if urls.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::Conflict(
+                "two controllers have the same jenkins-url: each is polled once",
+            ));
+        }
         Ok(Config {
+            controllers,
+            sinks,
+            state_dir: self.state_dir.or(file.state_dir),
+            listen,
+            outbox_capacity,
+            outbox_full,
+        })
+    }
+}
+
+/// One controller's settings as given (flags, environment, file), before checking.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ControllerRaw {
+    name: Option<String>,
+    jenkins_url: Option<String>,
+    jenkins_user: Option<String>,
+    jenkins_token: Option<String>,
+    jenkins_token_file: Option<PathBuf>,
+    jenkins_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    jenkins_insecure_skip_verify: bool,
+    jenkins_timeout: Option<String>,
+    poll_interval: Option<String>,
+    scan_interval: Option<String>,
+    #[serde(default, deserialize_with = "number_or_text")]
+    folder_depth: Option<String>,
+    backfill: Option<String>,
+}
+
+/// `folder-depth = 3` in a file, `"3"` from a flag: the same check for both.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|r| match r {
+        Raw::Number(n) => n.to_string(),
+        Raw::Text(t) => t,
+    }))
+}
+
+impl ControllerRaw {
+    /// A `[[controller]]` table: its own URL and credentials; poll settings default to the
+    /// top-level ones.
+    fn under(self, top: &ControllerRaw) -> ControllerRaw {
+        ControllerRaw {
+            jenkins_timeout: self.jenkins_timeout.or(top.jenkins_timeout.clone()),
+            poll_interval: self.poll_interval.or(top.poll_interval.clone()),
+            scan_interval: self.scan_interval.or(top.scan_interval.clone()),
+            folder_depth: self.folder_depth.or(top.folder_depth.clone()),
+            backfill: self.backfill.or(top.backfill.clone()),
+            ..self
+        }
+    }
+
+    fn resolve(self, encoder: &Encoder) -> Result<Controller, ConfigError> {
+        let url = self.jenkins_url.ok_or(ConfigError::Missing {
+            key: "jenkins-url",
+            hint: "set --jenkins-url, JENKINS_URL or jenkins-url in the config file (in each [[controller]] table)",
+        })?;
+        let url = http_url("jenkins-url", &url)?;
+        let user = self.jenkins_user.filter(|u| !u.is_empty());
+        let token = match (
+            self.jenkins_token.filter(|t| !t.is_empty()),
+            self.jenkins_token_file,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "both jenkins-token and jenkins-token-file are set: keep one",
+                ));
+            }
+            (Some(t), None) => Some(Secret::new(t)),
+            (None, Some(path)) => Some(read_token(&path)?),
+            (None, None) => None,
+        };
+        if token.is_some() && user.is_none() {
+            return Err(ConfigError::Missing {
+                key: "jenkins-user",
+                hint: "an API token needs its user: set --jenkins-user or JENKINS_USER",
+            });
+        }
+        let tls = tls(
+            "jenkins-ca-file",
+            self.jenkins_ca_file.as_deref(),
+            self.jenkins_insecure_skip_verify,
+        )?;
+        let timeout = duration(
+            "jenkins-timeout",
+            self.jenkins_timeout
+                .as_deref()
+                .unwrap_or(defaults::JENKINS_TIMEOUT),
+        )?;
+        let poll_interval = duration(
+            "poll-interval",
+            self.poll_interval
+                .as_deref()
+                .unwrap_or(defaults::POLL_INTERVAL),
+        )?;
+        let scan_interval = duration(
+            "scan-interval",
+            self.scan_interval
+                .as_deref()
+                .unwrap_or(defaults::SCAN_INTERVAL),
+        )?;
+        let folder_depth = match self.folder_depth {
+            Some(v) => {
+                v.parse()
+                    .ok()
+                    .filter(|d| (1..=20).contains(d))
+                    .ok_or(ConfigError::Invalid {
+                        key: "folder-depth",
+                        expected: "a whole number from 1 to 20",
+                        got: v,
+                    })?
+            }
+            None => defaults::FOLDER_DEPTH,
+        };
+        let backfill = self
+            .backfill
+            .map(|b| duration("backfill", &b))
+            .transpose()?;
+        let name = self
+            .name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| url.host_str().unwrap_or("jenkins").to_string());
+        Ok(Controller {
+            name,
             encoder: Encoder {
-                formats,
-                unstable,
                 controller: url.to_string(),
-                job_bodies,
-                invalid_sources,
-                // An empty --run-user gives null, as under Authorize-Project.
-                run_user: (!run_user.is_empty()).then_some(run_user),
-                extras,
+                ..encoder.clone()
             },
             jenkins: ClientConfig {
                 url,
                 user,
                 token,
-                timeout: jenkins_timeout,
-                tls: jenkins_tls,
+                timeout,
+                tls,
             },
-            sinks,
             poll_interval,
             scan_interval,
             folder_depth,
-            state_dir: self.state_dir.or(file.state_dir),
-            listen,
-            outbox_capacity,
-            outbox_full,
             backfill,
         })
     }
@@ -987,8 +1113,14 @@ mod tests {
             ..Options::default()
         };
         let config = o.clone().resolve(true).unwrap();
-        assert_eq!(config.jenkins.url.as_str(), "http://file.example/");
-        assert_eq!(config.poll_interval, Duration::from_millis(750));
+        assert_eq!(
+            config.controllers[0].jenkins.url.as_str(),
+            "http://file.example/"
+        );
+        assert_eq!(
+            config.controllers[0].poll_interval,
+            Duration::from_millis(750)
+        );
         assert_eq!(config.sinks.len(), 2);
         assert_eq!(config.sinks[1].name, "argo");
         assert!(matches!(
@@ -1055,5 +1187,38 @@ mod tests {
         assert!(
             matches!(&config.sinks[0].target, SinkTarget::Nats(n) if n.subject == "jenkins.events")
         );
+    }
+
+    #[test]
+    fn controller_tables_take_their_own_credentials_and_inherit_poll_settings() {
+        let dir = std::env::temp_dir().join(format!("shim-config-ctl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("shim.toml");
+        let resolve = |text: &str, url: Option<&str>| {
+            std::fs::write(&path, text).unwrap();
+            Options {
+                config: Some(path.clone()),
+                jenkins_url: url.map(str::to_owned),
+                ..Options::default()
+            }
+            .resolve(false)
+        };
+        let two = "poll-interval = \"2s\"\n[[controller]]\nname = \"a\"\njenkins-url = \"http://a/\"\n[[controller]]\njenkins-url = \"http://b.example/\"\npoll-interval = \"3s\"\nfolder-depth = 2\n";
+        let config = resolve(two, None).unwrap();
+        let c = &config.controllers;
+        assert_eq!((c[0].name.as_str(), c[1].name.as_str()), ("a", "b.example"));
+        assert_eq!(c[0].poll_interval, Duration::from_secs(2), "inherited");
+        assert_eq!(c[1].poll_interval, Duration::from_secs(3), "its own");
+        assert_eq!(c[1].folder_depth, 2);
+        assert_eq!(c[1].encoder.controller, "http://b.example/");
+        let err = resolve(two, Some("http://c/")).unwrap_err().to_string();
+        assert!(err.contains("exclude each other"), "{err}");
+        let same = "[[controller]]\nname = \"x\"\njenkins-url = \"http://a/\"\n[[controller]]\nname = \"x\"\njenkins-url = \"http://b/\"\n";
+        let err = resolve(same, None).unwrap_err().to_string();
+        assert!(err.contains("same name"), "{err}");
+        let err = resolve("[[controller]]\nname = \"x\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("missing jenkins-url"), "{err}");
     }
 }

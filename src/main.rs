@@ -143,41 +143,11 @@ fn shutdown_on_signal() -> CancellationToken {
 
 async fn check(config: Config, probe_sinks: bool) -> anyhow::Result<ExitCode> {
     println!("configuration: ok");
-    let client = jenkins::Client::new(config.jenkins.clone())?;
-    let (who, meta) = client
-        .get_json::<WhoAmI>("whoAmI/api/json", None)
-        .await
-        .context("reaching Jenkins")?;
-    println!(
-        "jenkins: {} (version {}, session {})",
-        client.base(),
-        meta.version
-            .as_deref()
-            .unwrap_or("unknown: no X-Jenkins header (a proxy may strip it)"),
-        meta.session.as_deref().unwrap_or("unknown"),
-    );
-    println!(
-        "identity: {}{}",
-        who.name,
-        if who.anonymous {
-            " (anonymous: set --jenkins-user and --jenkins-token)"
-        } else {
-            ""
-        }
-    );
-    // The reads the shim needs, so that a missing permission shows now, not at the first poll.
-    let (_, _) = client
-        .get_json::<jenkins::model::QueueList>("queue/api/json", Some(&jenkins::tree::queue()))
-        .await
-        .context("reading the queue")?;
-    let (_, _) = client
-        .get_json::<jenkins::model::ComputerSet>(
-            "computer/api/json",
-            Some(jenkins::tree::COMPUTERS),
-        )
-        .await
-        .context("reading the executors")?;
-    println!("permissions: queue and executors readable");
+    for c in &config.controllers {
+        check_controller(c)
+            .await
+            .with_context(|| format!("controller {}", c.name))?;
+    }
     let mut failed = false;
     for s in &config.sinks {
         if !probe_sinks {
@@ -202,24 +172,67 @@ async fn check(config: Config, probe_sinks: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Reaches one controller as the shim will: identity, version, and the reads it needs, so that
+/// a missing permission shows now, not at the first poll.
+async fn check_controller(c: &jenkins_event_shim::config::Controller) -> anyhow::Result<()> {
+    let client = jenkins::Client::new(c.jenkins.clone())?;
+    let (who, meta) = client
+        .get_json::<WhoAmI>("whoAmI/api/json", None)
+        .await
+        .context("reaching Jenkins")?;
+    println!(
+        "jenkins {}: {} (version {}, session {})",
+        c.name,
+        client.base(),
+        meta.version
+            .as_deref()
+            .unwrap_or("unknown: no X-Jenkins header (a proxy may strip it)"),
+        meta.session.as_deref().unwrap_or("unknown"),
+    );
+    println!(
+        "identity: {}{}",
+        who.name,
+        if who.anonymous {
+            " (anonymous: set --jenkins-user and --jenkins-token)"
+        } else {
+            ""
+        }
+    );
+    let (_, _) = client
+        .get_json::<jenkins::model::QueueList>("queue/api/json", Some(&jenkins::tree::queue()))
+        .await
+        .context("reading the queue")?;
+    let (_, _) = client
+        .get_json::<jenkins::model::ComputerSet>(
+            "computer/api/json",
+            Some(jenkins::tree::COMPUTERS),
+        )
+        .await
+        .context("reading the executors")?;
+    println!("permissions: queue and executors readable");
+    Ok(())
+}
+
 async fn once(config: Config) -> anyhow::Result<ExitCode> {
     let telemetry = std::sync::Arc::new(jenkins_event_shim::telemetry::Telemetry::new());
-    let client = jenkins::Client::new(config.jenkins.clone())?;
-    let mut poller = poller::Poller::new(
-        client,
-        watch::State::default(),
-        config.encoder.clone(),
-        config.folder_depth,
-        config.scan_interval,
-        telemetry,
-    );
-    let mut events = poller.tick().await.context("polling Jenkins")?;
-    if events.is_empty() && poller.state().baselined {
-        tokio::time::sleep(config.poll_interval.max(Duration::from_millis(100))).await;
-        events = poller.tick().await.context("polling Jenkins")?;
-    }
-    for out in events {
-        println!("{}", String::from_utf8_lossy(&out.payload.to_json()));
+    for c in &config.controllers {
+        let client = jenkins::Client::new(c.jenkins.clone())?;
+        let mut poller = poller::Poller::new(
+            client,
+            watch::State::default(),
+            c.encoder.clone(),
+            c.folder_depth,
+            c.scan_interval,
+            telemetry.clone(),
+        );
+        let mut events = poller.tick().await.context("polling Jenkins")?;
+        if events.is_empty() && poller.state().baselined {
+            tokio::time::sleep(c.poll_interval.max(Duration::from_millis(100))).await;
+            events = poller.tick().await.context("polling Jenkins")?;
+        }
+        for out in events {
+            println!("{}", String::from_utf8_lossy(&out.payload.to_json()));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

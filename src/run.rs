@@ -1,5 +1,9 @@
-//! Wiring: the poller, the outbox, one dispatcher per sink and the health server, under one
-//! shutdown token.
+//! Wiring: one poller per controller, the outbox, one dispatcher per sink and the health
+//! server, under one shutdown token.
+//!
+//! The pollers read Jenkins concurrently; each then appends its tick's events under one lock
+//! (number, commit, publish), so the outbox stays in sequence order and every commit holds one
+//! controller's cursor with its own events.
 //!
 //! Shutdown order: stop polling, let the dispatchers drain (bounded by
 //! [`crate::sink::DRAIN_DEADLINE`]), then stop serving.
@@ -10,10 +14,10 @@ use std::sync::atomic::AtomicBool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, Controller};
 use crate::jenkins;
 use crate::poller::Poller;
-use crate::serve::{self, Health};
+use crate::serve::{self, ControllerHealth, Health};
 use crate::sink::{Dispatcher, Sink};
 use crate::store::{Entry, Outbox, OverflowPolicy, Store, StoreError};
 use crate::telemetry::{self, Telemetry};
@@ -45,37 +49,57 @@ pub enum RunError {
 /// The durable store and what a commit needs.
 struct Persistence {
     store: Store,
-    controller: String,
     sinks: Vec<String>,
 }
 
 impl Persistence {
-    fn commit(&self, state: &State, appended: &[Entry], outbox: &Outbox) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        controller: &str,
+        state: &State,
+        appended: &[Entry],
+        outbox: &Outbox,
+    ) -> Result<(), StoreError> {
         let acked: Vec<(String, u64)> = self.sinks.iter().cloned().zip(outbox.cursors()).collect();
-        self.store.commit(&self.controller, state, appended, &acked)
+        self.store.commit(controller, state, appended, &acked)
     }
 }
 
-/// Opens the store and restores the cursor and the outbox from it.
-fn restore(config: &Config, outbox: &Outbox) -> Result<(Option<Persistence>, State), StoreError> {
+/// Opens the store and restores each controller's cursor and the outbox from it.
+fn restore(
+    config: &Config,
+    outbox: &Outbox,
+) -> Result<(Option<Persistence>, Vec<State>), StoreError> {
+    let fresh = || {
+        config
+            .controllers
+            .iter()
+            .map(|_| State::default())
+            .collect()
+    };
     let Some(dir) = &config.state_dir else {
         tracing::warn!(
             "no --state-dir: state is in memory only; events not yet delivered are lost on exit, and a restart begins again at \"now\""
         );
-        return Ok((None, State::default()));
+        return Ok((None, fresh()));
     };
-    let controller = config.jenkins.url.to_string();
     let sinks: Vec<String> = config.sinks.iter().map(|s| s.name.clone()).collect();
     let (store, saved) = Store::open(dir)?;
-    let mut state = State::default();
+    let mut states: Vec<State> = fresh();
     match saved {
         None => tracing::info!(path = %store.path().display(), "no saved state: starting from now"),
-        Some(s) if s.controller != controller => tracing::warn!(
-            path = %store.path().display(),
-            saved_for = %s.controller,
-            "saved state belongs to another Jenkins URL: starting from now"
-        ),
-        Some(s) => {
+        Some(mut s) => {
+            for (c, state) in config.controllers.iter().zip(states.iter_mut()) {
+                match s.states.remove(c.jenkins.url.as_str()) {
+                    Some(saved) => *state = saved,
+                    None => {
+                        tracing::info!(controller = %c.name, "no saved cursor for this Jenkins URL: starting from now")
+                    }
+                }
+            }
+            for url in s.states.keys() {
+                tracing::warn!(saved_for = %url, "saved state belongs to a Jenkins URL no longer configured: ignored");
+            }
             let first = s.events.first().map_or(0, |(seq, _)| *seq);
             // A sink new to this store has seen none of the waiting events.
             let acked: Vec<u64> = sinks
@@ -84,18 +108,10 @@ fn restore(config: &Config, outbox: &Outbox) -> Result<(Option<Persistence>, Sta
                 .collect();
             let waiting = s.events.len();
             outbox.restore(s.events, &acked, crate::poller::now_ms());
-            state = s.state;
             tracing::info!(path = %store.path().display(), waiting, "resuming from saved state");
         }
     }
-    Ok((
-        Some(Persistence {
-            store,
-            controller,
-            sinks,
-        }),
-        state,
-    ))
+    Ok((Some(Persistence { store, sinks }), states))
 }
 
 /// Runs until `shutdown` is cancelled. `ready` is told the bound health address.
@@ -105,7 +121,6 @@ pub async fn run(
     ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), RunError> {
     let telemetry = Arc::new(Telemetry::new());
-    let client = jenkins::Client::new(config.jenkins.clone())?;
     let outbox = Arc::new(Outbox::new(
         config.sinks.len(),
         config.outbox_capacity,
@@ -121,9 +136,13 @@ pub async fn run(
         addr: config.listen,
         source,
     })?;
+    let mut pollers = Vec::new();
+    for c in &config.controllers {
+        pollers.push(jenkins::Client::new(c.jenkins.clone())?);
+    }
 
     // Restored before the dispatchers start, so that they find what was waiting.
-    let (persistence, state) = restore(&config, &outbox)?;
+    let (persistence, states) = restore(&config, &outbox)?;
     let claims = Arc::new(match &persistence {
         Some(p) => p.store.claims(),
         None => crate::store::Claims::in_memory(),
@@ -149,9 +168,14 @@ pub async fn run(
         tracker.spawn(dispatcher.run(delivery.clone()));
     }
 
+    let controllers: Vec<Arc<ControllerHealth>> = config
+        .controllers
+        .iter()
+        .map(|c| Arc::new(ControllerHealth::new(&c.name, c.poll_interval)))
+        .collect();
     let health = Arc::new(Health {
         telemetry: telemetry.clone(),
-        poll_interval: config.poll_interval,
+        controllers: controllers.clone(),
         sinks: sink_flags,
     });
     let serving = CancellationToken::new();
@@ -166,19 +190,23 @@ pub async fn run(
     }
 
     let sinks: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
-    tracing::info!(
-        jenkins = %config.jenkins.url,
-        user = config.jenkins.user.as_deref().unwrap_or("anonymous"),
-        sinks = ?sinks,
-        poll_interval = ?config.poll_interval,
-        scan_interval = ?config.scan_interval,
-        listen = %addr,
-        "jenkins-event-shim starting"
-    );
-    if config.jenkins.tls.insecure_skip_verify {
-        tracing::warn!(
-            "jenkins-insecure-skip-verify: Jenkins' TLS certificate is NOT verified; use --jenkins-ca-file instead outside tests"
+    for c in &config.controllers {
+        tracing::info!(
+            controller = %c.name,
+            jenkins = %c.jenkins.url,
+            user = c.jenkins.user.as_deref().unwrap_or("anonymous"),
+            sinks = ?sinks,
+            poll_interval = ?c.poll_interval,
+            scan_interval = ?c.scan_interval,
+            listen = %addr,
+            "jenkins-event-shim starting"
         );
+        if c.jenkins.tls.insecure_skip_verify {
+            tracing::warn!(
+                controller = %c.name,
+                "jenkins-insecure-skip-verify: Jenkins' TLS certificate is NOT verified; use --jenkins-ca-file instead outside tests"
+            );
+        }
     }
     for s in &config.sinks {
         if let crate::config::SinkTarget::Http { tls, .. } = &s.target
@@ -188,18 +216,93 @@ pub async fn run(
         }
     }
 
-    let mut poller = Poller::new(
-        client,
-        state,
-        config.encoder.clone(),
-        config.folder_depth,
-        config.scan_interval,
-        telemetry.clone(),
-    );
-    if let Some(window) = config.backfill {
-        poller.backfill(window);
+    let shared = Arc::new(Shared {
+        outbox: outbox.clone(),
+        persistence,
+        telemetry: telemetry.clone(),
+        sinks: config.sinks.iter().map(|s| s.name.clone()).collect(),
+        append: tokio::sync::Mutex::new(()),
+    });
+    let polling = TaskTracker::new();
+    for (((c, client), state), health) in config
+        .controllers
+        .iter()
+        .zip(pollers)
+        .zip(states)
+        .zip(controllers)
+    {
+        let mut poller = Poller::new(
+            client,
+            state,
+            c.encoder.clone(),
+            c.folder_depth,
+            c.scan_interval,
+            telemetry.clone(),
+        );
+        if let Some(window) = c.backfill {
+            poller.backfill(window);
+        }
+        polling.spawn(poll(
+            c.clone(),
+            poller,
+            shared.clone(),
+            health,
+            shutdown.clone(),
+        ));
     }
-    let mut ticks = tokio::time::interval(config.poll_interval);
+    polling.close();
+    polling.wait().await;
+    tracing::info!(
+        waiting = outbox.depth(),
+        "stopping: polling stopped, draining deliveries"
+    );
+    delivery.cancel();
+    tracker.close();
+    tracker.wait().await;
+    if let Some(p) = &shared.persistence
+        && let Err(e) = p.store.commit_acks(&shared.acked())
+    {
+        tracing::error!("saving state at shutdown failed: {e}");
+    }
+    serving.cancel();
+    let _ = server.await;
+    tracing::info!(undelivered = outbox.depth(), "stopped");
+    Ok(())
+}
+
+/// What the pollers share: the outbox, the store, and the lock that keeps appends in order.
+struct Shared {
+    outbox: Arc<Outbox>,
+    persistence: Option<Persistence>,
+    telemetry: Arc<Telemetry>,
+    sinks: Vec<String>,
+    append: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    fn acked(&self) -> Vec<(String, u64)> {
+        self.sinks
+            .iter()
+            .cloned()
+            .zip(self.outbox.cursors())
+            .collect()
+    }
+}
+
+/// Polls one controller until `shutdown`: each tick's events are numbered, committed with the
+/// cursor, then published, under the append lock.
+async fn poll(
+    controller: Controller,
+    mut poller: Poller,
+    shared: Arc<Shared>,
+    health: Arc<ControllerHealth>,
+    shutdown: CancellationToken,
+) {
+    let name = controller.name.as_str();
+    let url = controller.jenkins.url.to_string();
+    let outbox = &shared.outbox;
+    let telemetry = &shared.telemetry;
+    let mut ticks = tokio::time::interval(controller.poll_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
     loop {
@@ -213,7 +316,7 @@ pub async fn run(
             telemetry::OutboxFull {
                 waiting: outbox.depth(),
             }
-            .emit(&telemetry);
+            .emit(telemetry);
             continue;
         }
         let result = tokio::select! {
@@ -222,48 +325,43 @@ pub async fn run(
         };
         match result {
             Ok(events) => {
+                health.polled(crate::poller::now_ms());
                 if last_error.take().is_some() {
-                    tracing::info!("polling Jenkins works again");
+                    tracing::info!(controller = %name, "polling Jenkins works again");
                 }
+                let _append = shared.append.lock().await;
                 let entries = outbox.prepare(events, crate::poller::now_ms());
-                if let Some(p) = &persistence {
+                if let Some(p) = &shared.persistence {
                     // The tick's cursor and its events in one transaction, before any sink
                     // sees them.
-                    if let Err(e) = p.commit(poller.state(), &entries, &outbox) {
-                        tracing::error!("saving state failed (events stay in memory): {e}");
+                    if let Err(e) = p.commit(&url, poller.state(), &entries, outbox) {
+                        tracing::error!(controller = %name, "saving state failed (events stay in memory): {e}");
                     }
                 }
                 let dropped = outbox.publish(entries);
                 if dropped > 0 {
-                    let sinks = config.sinks.iter().map(|s| s.name.clone()).collect();
-                    telemetry::OutboxOverflow { dropped, sinks }.emit(&telemetry);
+                    telemetry::OutboxOverflow {
+                        dropped,
+                        sinks: shared.sinks.clone(),
+                    }
+                    .emit(telemetry);
                 }
-                telemetry::OutboxDepth(outbox.depth()).emit(&telemetry);
+                telemetry::OutboxDepth(outbox.depth()).emit(telemetry);
             }
             Err(e) => {
                 // Log a failure once, and again only when it changes (no log flood).
                 let text = e.to_string();
                 if last_error.as_deref() != Some(&text) {
-                    tracing::error!("polling Jenkins failed, retrying every poll interval: {text}");
+                    tracing::error!(controller = %name, "polling Jenkins failed, retrying every poll interval: {text}");
                     last_error = Some(text);
                 }
             }
         }
     }
-    tracing::info!(
-        waiting = outbox.depth(),
-        "stopping: polling stopped, draining deliveries"
-    );
-    delivery.cancel();
-    tracker.close();
-    tracker.wait().await;
-    if let Some(p) = &persistence
-        && let Err(e) = p.commit(poller.state(), &[], &outbox)
-    {
-        tracing::error!("saving state at shutdown failed: {e}");
+    if let Some(p) = &shared.persistence {
+        let _append = shared.append.lock().await;
+        if let Err(e) = p.commit(&url, poller.state(), &[], outbox) {
+            tracing::error!(controller = %name, "saving state at shutdown failed: {e}");
+        }
     }
-    serving.cancel();
-    let _ = server.await;
-    tracing::info!(undelivered = outbox.depth(), "stopped");
-    Ok(())
 }

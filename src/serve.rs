@@ -1,7 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -12,12 +12,55 @@ use axum::routing::get;
 
 use crate::telemetry::Telemetry;
 
-/// What readiness looks at.
-pub struct Health {
-    /// Metrics and the last poll time.
-    pub telemetry: Arc<Telemetry>,
+/// One controller's polling, as readiness sees it.
+#[derive(Debug)]
+pub struct ControllerHealth {
+    /// Its name (shown when it is the reason for not being ready).
+    pub name: String,
     /// Ready only if a poll succeeded within 3 of these.
     pub poll_interval: Duration,
+    /// Last successful poll, ms (0: none yet).
+    last_poll_ms: AtomicI64,
+}
+
+impl ControllerHealth {
+    /// A controller not polled yet.
+    pub fn new(name: &str, poll_interval: Duration) -> ControllerHealth {
+        ControllerHealth {
+            name: name.to_string(),
+            poll_interval,
+            last_poll_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// A poll succeeded at `now_ms`.
+    pub fn polled(&self, now_ms: i64) {
+        self.last_poll_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    fn ready(&self, now_ms: i64) -> Result<(), String> {
+        let last = self.last_poll_ms.load(Ordering::Relaxed);
+        if last == 0 {
+            return Err(format!("no successful poll of Jenkins {} yet", self.name));
+        }
+        let limit = 3 * self.poll_interval.as_millis() as i64;
+        if now_ms - last > limit {
+            return Err(format!(
+                "last successful poll of Jenkins {} was {} ms ago (more than 3 poll intervals)",
+                self.name,
+                now_ms - last
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What readiness looks at.
+pub struct Health {
+    /// Metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Every controller must have been polled recently.
+    pub controllers: Vec<Arc<ControllerHealth>>,
     /// Sink names and their disabled flags.
     pub sinks: Vec<(String, Arc<AtomicBool>)>,
 }
@@ -25,16 +68,8 @@ pub struct Health {
 impl Health {
     /// `Ok` when ready, else why not.
     pub fn ready(&self, now_ms: i64) -> Result<(), String> {
-        let last = self.telemetry.last_poll_ms();
-        if last == 0 {
-            return Err("no successful poll of Jenkins yet".into());
-        }
-        let limit = 3 * self.poll_interval.as_millis() as i64;
-        if now_ms - last > limit {
-            return Err(format!(
-                "last successful poll of Jenkins was {} ms ago (more than 3 poll intervals)",
-                now_ms - last
-            ));
+        for c in &self.controllers {
+            c.ready(now_ms)?;
         }
         let disabled: Vec<&str> = self
             .sinks

@@ -5,6 +5,11 @@ mod util;
 
 use mock_jenkins::{Enqueue, Kind, Plan, Settings};
 use serde_json::json;
+use std::time::Duration;
+
+use jenkins_event_shim::config::Options;
+use mock_jenkins::MockJenkins;
+use tokio_util::sync::CancellationToken;
 use util::{Receiver, Shim, jenkins, options, settle};
 
 fn user(name: &str) -> Enqueue {
@@ -1118,5 +1123,161 @@ mod file_sink {
             .collect();
         assert_eq!(types, util::contract::LIFECYCLE);
         shim.stop().await;
+    }
+}
+
+/// Several Jenkins controllers in one process: each with its own URL, credentials, poll
+/// settings and cursor; the opt-in `jenkinsurl` extension tells their events apart.
+mod controllers {
+    use super::*;
+
+    fn config(
+        dir: &std::path::Path,
+        a: &MockJenkins,
+        b: &MockJenkins,
+        rx: &Receiver,
+    ) -> std::path::PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let token = dir.join("b-token");
+        std::fs::write(&token, "b-secret\n").unwrap();
+        let path = dir.join("shim.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"extras = "jenkinsurl"
+poll-interval = "150ms"
+scan-interval = "1s"
+sink = ["{}"]
+
+[[controller]]
+name = "a"
+jenkins-url = "{}"
+
+[[controller]]
+name = "b"
+jenkins-url = "{}"
+jenkins-user = "shim"
+jenkins-token-file = "{}"
+poll-interval = "200ms"
+"#,
+                rx.url(),
+                a.url(),
+                b.url(),
+                token.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn opts(path: std::path::PathBuf, state: Option<std::path::PathBuf>) -> Options {
+        Options {
+            config: Some(path),
+            listen: Some("127.0.0.1:0".into()),
+            sink_timeout: Some("2s".into()),
+            state_dir: state,
+            ..Options::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn two_controllers_feed_one_sink_and_the_jenkinsurl_extension_tells_them_apart() {
+        let a = jenkins(Settings::default()).await;
+        let b = jenkins(Settings {
+            users: vec![("shim".into(), "b-secret".into())],
+            ..Settings::default()
+        })
+        .await;
+        a.world().create("app", Kind::Freestyle).unwrap();
+        b.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        let dir = std::env::temp_dir().join(format!("shim-controllers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = config(&dir, &a, &b, &rx);
+        let shim = Shim::start(opts(path.clone(), Some(dir.join("state")))).await;
+        util::run_build(&a, "app", "SUCCESS");
+        util::run_build(&b, "app", "FAILURE");
+        rx.wait_for("both builds", |r| r.len() >= 11).await;
+        settle().await;
+        shim.stop().await;
+
+        let from = |url: &str| -> Vec<String> {
+            rx.received()
+                .iter()
+                .filter(|r| r.header("ce-jenkinsurl") == Some(url))
+                .map(|r| r.ty().trim_start_matches("org.jenkinsci.").to_string())
+                .collect()
+        };
+        assert_eq!(from(&a.url()), util::contract::LIFECYCLE);
+        let b_types = from(&b.url());
+        assert_eq!(
+            b_types.len(),
+            6,
+            "the failed build adds job.failed: {b_types:?}"
+        );
+        assert!(b_types.contains(&"job.failed".to_string()));
+        let ids: std::collections::BTreeSet<_> = rx
+            .received()
+            .iter()
+            .map(|r| r.header("ce-id").unwrap().to_string())
+            .collect();
+        assert_eq!(
+            ids.len(),
+            11,
+            "the same job name on two controllers gives distinct ids"
+        );
+
+        // A restart resumes each controller from its own cursor: only new builds are sent.
+        let shim = Shim::start(opts(path, Some(dir.join("state")))).await;
+        util::run_build(&b, "app", "SUCCESS");
+        rx.wait_for("b's next build", |r| r.len() >= 16).await;
+        settle().await;
+        shim.stop().await;
+        assert_eq!(
+            rx.received().len(),
+            16,
+            "nothing replayed from either controller"
+        );
+        assert_eq!(from(&a.url()).len(), 5);
+    }
+
+    #[tokio::test]
+    async fn readiness_names_the_controller_that_cannot_be_polled() {
+        let a = jenkins(Settings::default()).await;
+        let b = jenkins(Settings {
+            users: vec![("shim".into(), "another-token".into())],
+            ..Settings::default()
+        })
+        .await; // b-secret is refused: 401
+        let rx = Receiver::start().await;
+        let dir =
+            std::env::temp_dir().join(format!("shim-controllers-ready-{}", std::process::id()));
+        let path = config(&dir, &a, &b, &rx);
+        let config = opts(path, None).resolve(true).unwrap();
+        let token = CancellationToken::new();
+        let (tx, ready) = tokio::sync::oneshot::channel();
+        let run = tokio::spawn(jenkins_event_shim::run::run(
+            config,
+            token.clone(),
+            Some(tx),
+        ));
+        let health = ready.await.unwrap();
+        let mut body = String::new();
+        for _ in 0..40 {
+            let r = reqwest::get(format!("http://{health}/readyz"))
+                .await
+                .unwrap();
+            body = r.text().await.unwrap();
+            if body.contains("Jenkins b") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            body.starts_with("not ready: no successful poll of Jenkins b"),
+            "{body}"
+        );
+        token.cancel();
+        run.await.unwrap().unwrap();
     }
 }

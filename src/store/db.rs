@@ -25,9 +25,12 @@ const CURSOR: TableDefinition<&str, &[u8]> = TableDefinition::new("cursor");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const ACKED: TableDefinition<&str, u64> = TableDefinition::new("acked");
 
-/// Bumped when the layout changes incompatibly.
-const FORMAT: &str = "1";
+/// Bumped when the layout changes. 2: one cursor per controller, keyed by its URL (1 had one
+/// cursor under "state" and the URL in meta; read and converted on the next commit).
+const FORMAT: &str = "2";
 const FILE_NAME: &str = "shim.redb";
+/// Format 1's single cursor key.
+const LEGACY_CURSOR: &str = "state";
 
 /// Failures of the store, each naming the file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +77,8 @@ struct StoredEvent {
 /// What a previous run left.
 #[derive(Debug, Clone)]
 pub struct Saved {
-    /// The Jenkins URL the cursor belongs to.
-    pub controller: String,
-    /// The watcher's cursor.
-    pub state: State,
+    /// Each controller's cursor, by its Jenkins URL.
+    pub states: BTreeMap<String, State>,
     /// Events not yet acknowledged by every sink: (seq, event, job), oldest first.
     pub events: Vec<(u64, Outgoing)>,
     /// Per sink name: the first seq it has not acknowledged.
@@ -150,19 +151,27 @@ impl Store {
             .get("format")
             .map_err(|e| self.io(e))?
             .map(|v| v.value().to_string());
-        if format.as_deref() != Some(FORMAT) {
-            return Err(self.corrupt(format!("format {format:?}, this version reads {FORMAT}")));
+        if !matches!(format.as_deref(), Some("1" | FORMAT)) {
+            return Err(self.corrupt(format!(
+                "format {format:?}, this version reads 1 and {FORMAT}"
+            )));
         }
-        let controller = meta
-            .get("controller")
-            .map_err(|e| self.io(e))?
-            .map(|v| v.value().to_string())
-            .unwrap_or_default();
         let cursor = txn.open_table(CURSOR).map_err(|e| self.io(e))?;
-        let state = match cursor.get("state").map_err(|e| self.io(e))? {
-            Some(bytes) => serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt(e))?,
-            None => State::default(),
-        };
+        let mut states = BTreeMap::new();
+        for row in cursor.iter().map_err(|e| self.io(e))? {
+            let (key, bytes) = row.map_err(|e| self.io(e))?;
+            let state: State =
+                serde_json::from_slice(bytes.value()).map_err(|e| self.corrupt(e))?;
+            let controller = match key.value() {
+                LEGACY_CURSOR => meta
+                    .get("controller")
+                    .map_err(|e| self.io(e))?
+                    .map(|v| v.value().to_string())
+                    .unwrap_or_default(),
+                url => url.to_string(),
+            };
+            states.insert(controller, state);
+        }
         let outbox = txn.open_table(OUTBOX).map_err(|e| self.io(e))?;
         let mut events = Vec::new();
         for row in outbox.iter().map_err(|e| self.io(e))? {
@@ -185,15 +194,15 @@ impl Store {
             acked.insert(sink.value().to_string(), seq.value());
         }
         Ok(Some(Saved {
-            controller,
-            state,
+            states,
             events,
             acked,
         }))
     }
 
-    /// One transaction: the cursor, the tick's new events, each sink's acknowledged position,
-    /// and the removal of events every sink has acknowledged.
+    /// One transaction: a controller's cursor (by its Jenkins URL), the tick's new events,
+    /// each sink's acknowledged position, and the removal of events every sink has
+    /// acknowledged.
     pub fn commit(
         &self,
         controller: &str,
@@ -201,17 +210,33 @@ impl Store {
         appended: &[Entry],
         acked: &[(String, u64)],
     ) -> Result<(), StoreError> {
-        let state_bytes = serde_json::to_vec(state).expect("the state always serialises");
+        self.write(Some((controller, state)), appended, acked)
+    }
+
+    /// Only the sinks' acknowledged positions (at shutdown, after the last deliveries).
+    pub fn commit_acks(&self, acked: &[(String, u64)]) -> Result<(), StoreError> {
+        self.write(None, &[], acked)
+    }
+
+    fn write(
+        &self,
+        cursor: Option<(&str, &State)>,
+        appended: &[Entry],
+        acked: &[(String, u64)],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
             meta.insert("format", FORMAT).map_err(|e| self.io(e))?;
-            meta.insert("controller", controller)
-                .map_err(|e| self.io(e))?;
-            let mut cursor = txn.open_table(CURSOR).map_err(|e| self.io(e))?;
-            cursor
-                .insert("state", state_bytes.as_slice())
-                .map_err(|e| self.io(e))?;
+            if let Some((controller, state)) = cursor {
+                let state_bytes = serde_json::to_vec(state).expect("the state always serialises");
+                meta.remove("controller").map_err(|e| self.io(e))?;
+                let mut table = txn.open_table(CURSOR).map_err(|e| self.io(e))?;
+                table.remove(LEGACY_CURSOR).map_err(|e| self.io(e))?;
+                table
+                    .insert(controller, state_bytes.as_slice())
+                    .map_err(|e| self.io(e))?;
+            }
             let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.io(e))?;
             for entry in appended {
                 let stored = StoredEvent {
@@ -293,8 +318,7 @@ mod tests {
         drop(store);
         let (_, saved) = Store::open(&dir).unwrap();
         let saved = saved.unwrap();
-        assert_eq!(saved.state, state);
-        assert_eq!(saved.controller, "http://ci/");
+        assert_eq!(saved.states["http://ci/"], state);
         let seqs: Vec<u64> = saved.events.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, [1, 2], "what every sink acknowledged is gone");
         assert_eq!(saved.acked["b"], 1);
