@@ -211,6 +211,8 @@ struct SinkTable {
     types: Vec<String>,
     #[serde(default)]
     jobs: Vec<String>,
+    #[serde(default)]
+    controllers: Vec<String>,
     bearer_token_env: Option<String>,
     bearer_token_file: Option<PathBuf>,
     basic_user: Option<String>,
@@ -222,6 +224,8 @@ struct SinkTable {
     insecure_skip_verify: bool,
     subject: Option<String>,
     format: Option<String>,
+    retry_initial: Option<String>,
+    retry_max: Option<String>,
 }
 
 /// How an HTTP sink carries an event.
@@ -263,6 +267,8 @@ pub struct SinkConfig {
     pub target: SinkTarget,
     /// The dialect it speaks.
     pub format: Format,
+    /// Its backoff bounds.
+    pub backoff: crate::sink::Backoff,
     /// Which events it wants.
     pub filter: crate::sink::Filter,
 }
@@ -497,6 +503,7 @@ impl Options {
                     batch_wait: None,
                     types: Vec::new(),
                     jobs: Vec::new(),
+                    controllers: Vec::new(),
                     bearer_token_env: None,
                     bearer_token_file: None,
                     basic_user: None,
@@ -506,16 +513,17 @@ impl Options {
                     insecure_skip_verify: false,
                     subject: None,
                     format: None,
+                    retry_initial: None,
+                    retry_max: None,
                 },
                 SinkEntry::Table(t) => t,
             };
-            let filter = crate::sink::Filter::new(&table.types, &table.jobs).map_err(|e| {
-                ConfigError::Invalid {
-                    key: "sink.types / sink.jobs",
+            let filter = crate::sink::Filter::new(&table.types, &table.jobs, &table.controllers)
+                .map_err(|e| ConfigError::Invalid {
+                    key: "sink.types / sink.jobs / sink.controllers",
                     expected: "glob patterns such as org.jenkinsci.job.* or team/*",
                     got: e.msg.to_string(),
-                }
-            })?;
+                })?;
             let format = match &table.format {
                 Some(f) => Format::parse(f).ok_or(ConfigError::Invalid {
                     key: "sink.format",
@@ -523,6 +531,23 @@ impl Options {
                     got: f.clone(),
                 })?,
                 None => default_format,
+            };
+            let backoff = {
+                let default = crate::sink::Backoff::default();
+                let initial = match &table.retry_initial {
+                    Some(d) => duration("sink.retry-initial", d)?,
+                    None => default.initial,
+                };
+                let max = match &table.retry_max {
+                    Some(d) => duration("sink.retry-max", d)?,
+                    None => default.max.max(initial),
+                };
+                if max < initial {
+                    return Err(ConfigError::Conflict(
+                        "sink.retry-max is shorter than sink.retry-initial",
+                    ));
+                }
+                crate::sink::Backoff { initial, max }
             };
             let is_nats = ["nats://", "tls://"]
                 .iter()
@@ -537,6 +562,7 @@ impl Options {
                     name: table.name.clone().unwrap_or_else(|| format!("nats-{i}")),
                     target: SinkTarget::Nats(nats_sink(table, sink_timeout)?),
                     format,
+                    backoff,
                     filter,
                 });
                 continue;
@@ -606,6 +632,7 @@ impl Options {
                 name,
                 target,
                 format,
+                backoff,
                 filter,
             });
         }
@@ -711,6 +738,7 @@ impl Options {
             formats,
             unstable,
             controller: String::new(),
+            name: String::new(),
             job_bodies,
             invalid_sources,
             // An empty --run-user gives null, as under Authorize-Project.
@@ -865,11 +893,12 @@ impl ControllerRaw {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| url.host_str().unwrap_or("jenkins").to_string());
         Ok(Controller {
-            name,
             encoder: Encoder {
                 controller: url.to_string(),
+                name: name.clone(),
                 ..encoder.clone()
             },
+            name,
             jenkins: ClientConfig {
                 url,
                 user,

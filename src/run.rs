@@ -164,6 +164,7 @@ pub async fn run(
             telemetry: telemetry.clone(),
             disabled,
             claims: claims.clone(),
+            backoff: sink_config.backoff,
         };
         tracker.spawn(dispatcher.run(delivery.clone()));
     }

@@ -1136,6 +1136,7 @@ mod controllers {
         a: &MockJenkins,
         b: &MockJenkins,
         rx: &Receiver,
+        only_b: &Receiver,
     ) -> std::path::PathBuf {
         std::fs::create_dir_all(dir).unwrap();
         let token = dir.join("b-token");
@@ -1147,7 +1148,7 @@ mod controllers {
                 r#"extras = "jenkinsurl"
 poll-interval = "150ms"
 scan-interval = "1s"
-sink = ["{}"]
+sink = ["{}", {{ url = "{}", name = "only-b", controllers = ["b"], retry-initial = "100ms", retry-max = "1s" }}]
 
 [[controller]]
 name = "a"
@@ -1161,6 +1162,7 @@ jenkins-token-file = "{}"
 poll-interval = "200ms"
 "#,
                 rx.url(),
+                only_b.url(),
                 a.url(),
                 b.url(),
                 token.display()
@@ -1190,10 +1192,10 @@ poll-interval = "200ms"
         .await;
         a.world().create("app", Kind::Freestyle).unwrap();
         b.world().create("app", Kind::Freestyle).unwrap();
-        let rx = Receiver::start().await;
+        let (rx, only_b) = (Receiver::start().await, Receiver::start().await);
         let dir = std::env::temp_dir().join(format!("shim-controllers-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let path = config(&dir, &a, &b, &rx);
+        let path = config(&dir, &a, &b, &rx, &only_b);
         let shim = Shim::start(opts(path.clone(), Some(dir.join("state")))).await;
         util::run_build(&a, "app", "SUCCESS");
         util::run_build(&b, "app", "FAILURE");
@@ -1221,6 +1223,12 @@ poll-interval = "200ms"
             .iter()
             .map(|r| r.header("ce-id").unwrap().to_string())
             .collect();
+        let only: Vec<_> = only_b
+            .received()
+            .iter()
+            .map(|r| r.header("ce-jenkinsurl").unwrap().to_string())
+            .collect();
+        assert_eq!(only, vec![b.url(); 6], "a sink filtered to controller b");
         assert_eq!(
             ids.len(),
             11,
@@ -1252,7 +1260,7 @@ poll-interval = "200ms"
         let rx = Receiver::start().await;
         let dir =
             std::env::temp_dir().join(format!("shim-controllers-ready-{}", std::process::id()));
-        let path = config(&dir, &a, &b, &rx);
+        let path = config(&dir, &a, &b, &rx, &rx);
         let config = opts(path, None).resolve(true).unwrap();
         let token = CancellationToken::new();
         let (tx, ready) = tokio::sync::oneshot::channel();

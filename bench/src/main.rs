@@ -381,6 +381,7 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
                 format: Format::Plugin,
                 payload: Payload::Cloud(e),
                 job: Some("job/app/".to_string()),
+                controller: "bench".to_string(),
             }
         })
         .collect();
@@ -398,6 +399,7 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
         telemetry: Arc::new(Telemetry::new()),
         disabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         claims: Arc::new(jenkins_event_shim::store::Claims::in_memory()),
+        backoff: Default::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let entries = outbox.prepare(batch, now_ms());

@@ -104,6 +104,8 @@ pub struct Outgoing {
     pub payload: Payload,
     /// Its job path, for per-job ordering, job filters and logs.
     pub job: Option<String>,
+    /// The name of the controller it comes from, for controller filters.
+    pub controller: String,
 }
 
 /// What `job.*` events carry as their body.
@@ -135,6 +137,8 @@ pub enum InvalidSources {
 pub struct Encoder {
     /// Identifies the controller in event ids (its root URL as configured).
     pub controller: String,
+    /// The controller's name (for sinks' controller filters).
+    pub name: String,
     /// job.* bodies.
     pub job_bodies: JobBodies,
     /// Sources the plugin would drop.
@@ -208,6 +212,7 @@ impl Encoder {
                 format: *format,
                 payload,
                 job: job.clone(),
+                controller: self.name.clone(),
             }));
         }
         out

@@ -151,13 +151,32 @@ impl Sink {
     }
 }
 
-/// The one retry policy: jittered exponential backoff from 250 ms to 30 s, forever (an event
-/// waits in the outbox until its sink takes it or refuses it for good).
-pub fn retry_policy() -> ExponentialBuilder {
+/// The bounds of a sink's backoff (`retry-initial`, `retry-max` per sink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The one retry policy: jittered exponential backoff between the sink's bounds (250 ms to
+/// 30 s by default), forever (an event waits in the outbox until its sink takes it or refuses
+/// it for good).
+pub fn retry_policy(backoff: Backoff) -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_jitter()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(30))
+        .with_min_delay(backoff.initial)
+        .with_max_delay(backoff.max)
         .without_max_times()
 }
 
@@ -189,6 +208,8 @@ pub struct Dispatcher {
     pub disabled: Arc<AtomicBool>,
     /// Events this sink must receive at most once, claimed before sending.
     pub claims: Arc<crate::store::Claims>,
+    /// Its backoff bounds.
+    pub backoff: Backoff,
 }
 
 /// Failures that prove nothing reached the sink (so even an at-most-once event may be tried
@@ -247,7 +268,10 @@ impl Dispatcher {
     }
 
     fn wanted(&self, entry: &Entry) -> bool {
-        entry.format == self.format && self.filter.wants(entry.event.ty(), entry.job.as_deref())
+        entry.format == self.format
+            && self
+                .filter
+                .wants(entry.event.ty(), entry.job.as_deref(), &entry.controller)
     }
 
     /// One attempt per waiting event (or batch), until none is left or one fails.
@@ -302,7 +326,7 @@ impl Dispatcher {
         }
         let first = &entries[0];
         let result = (|| async { self.send(entries).await })
-            .retry(retry_policy())
+            .retry(retry_policy(self.backoff))
             // An at-most-once event is retried only when nothing can have reached the sink.
             .when(|e| match e {
                 SendError::Retry { error_type, .. } => !once || NOT_DELIVERED.contains(error_type),
@@ -372,7 +396,7 @@ impl Dispatcher {
     async fn claim(&self, entry: &Entry) -> bool {
         let id = entry.event.id();
         let claimed = (|| async { self.claims.claim(&self.name, id, crate::poller::now_ms()) })
-            .retry(retry_policy())
+            .retry(retry_policy(self.backoff))
             .notify(|e, _| tracing::error!(sink = %self.name, id, "cannot record the claim of an at-most-once event, retrying: {e}"))
             .await
             .expect("retried without limit");

@@ -72,6 +72,8 @@ struct StoredEvent {
     format: Format,
     event: Payload,
     job: Option<String>,
+    #[serde(default)]
+    controller: String,
 }
 
 /// What a previous run left.
@@ -184,6 +186,7 @@ impl Store {
                     format: stored.format,
                     payload: stored.event,
                     job: stored.job,
+                    controller: stored.controller,
                 },
             ));
         }
@@ -243,6 +246,7 @@ impl Store {
                     format: entry.format,
                     event: (*entry.event).clone(),
                     job: entry.job.clone(),
+                    controller: entry.controller.clone(),
                 };
                 let bytes = serde_json::to_vec(&stored).expect("events always serialise");
                 outbox
@@ -284,6 +288,7 @@ mod tests {
             format: Format::Plugin,
             event: Arc::new(Payload::Cloud(event)),
             job: Some("job/a/".into()),
+            controller: "ci".into(),
             appended_at: 0,
         }
     }

@@ -18,6 +18,8 @@ pub struct Entry {
     pub event: Arc<Payload>,
     /// Its job path, for per-job ordering and logs.
     pub job: Option<String>,
+    /// The name of the controller it comes from.
+    pub controller: String,
     /// When it was appended (ms), for delivery latency.
     pub appended_at: i64,
 }
@@ -29,6 +31,7 @@ impl Entry {
             format: o.format,
             event: Arc::new(o.payload),
             job: o.job,
+            controller: o.controller,
             appended_at: now,
         }
     }
@@ -39,6 +42,7 @@ impl Entry {
             format: self.format,
             payload: (*self.event).clone(),
             job: self.job.clone(),
+            controller: self.controller.clone(),
         }
     }
 }
@@ -200,6 +204,7 @@ mod tests {
             format: Format::Plugin,
             payload: Payload::Cloud(e),
             job: Some("job/x/".into()),
+            controller: "ci".into(),
         }
     }
 

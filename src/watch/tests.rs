@@ -465,11 +465,29 @@ fn new_freestyle_job_is_created_before_its_queue_events() {
         None,
     );
     h.poll(vec![], &[], Some(vec![freestyle("app", Some(1)), pipeline]));
+    let changes = h.changes.clone();
     assert_eq!(
         h.took(),
-        ["updated:app"],
-        "pipelines never get created/updated, as in the plugin"
+        ["created:pipe", "updated:app"],
+        "every new item is reported (KubeSphere's item.created)"
     );
+    let plugin = crate::event::Encoder::default();
+    assert!(
+        plugin.encode(&changes[0]).is_none(),
+        "but the plugin format drops a pipeline's creation, as the plugin does"
+    );
+    assert!(plugin.encode(&changes[1]).is_some());
+}
+
+#[test]
+fn a_job_no_longer_listed_is_reported_deleted() {
+    let mut h = Harness::baseline(
+        vec![freestyle("app", Some(1)), freestyle("gone", None)],
+        vec![],
+        &[],
+    );
+    h.poll(vec![], &[], Some(vec![freestyle("app", Some(1))]));
+    assert_eq!(h.took(), ["deleted:gone"]);
 }
 
 #[test]
