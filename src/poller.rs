@@ -15,7 +15,7 @@ use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Sta
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
 use crate::telemetry::{self, Telemetry};
-use crate::watch::{self, Change, Fetched, Note, Observation, Phase, Scan, State};
+use crate::watch::{self, Change, Fetched, ItemKind, Note, Observation, Phase, Scan, State};
 
 /// The class of Pipeline jobs, whose runs have stages.
 const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
@@ -287,20 +287,36 @@ impl Poller {
         }
     }
 
-    /// For KubeSphere sinks, a run event's data: the build's own `api/json` (depth 0), and the
-    /// class of its job's parent (read once per parent and remembered) to tell a multibranch
-    /// branch. A failed read gives the facts already known instead (logged).
+    /// For KubeSphere sinks, an event's data: a build's own `api/json` (depth 0) and the class
+    /// of its job's parent (read once per parent and remembered) to tell a multibranch branch;
+    /// or a new or changed item's own `api/json`. A failed read gives the facts already known
+    /// instead (logged).
     async fn run_reads(
         &mut self,
         change: &Change,
         runs: &mut std::collections::HashMap<BuildRef, Option<serde_json::Value>>,
     ) -> (Option<serde_json::Value>, Option<String>) {
-        let Change::Build { job, build, .. } = change else {
-            return (None, None);
-        };
         if !self.encoder.speaks(Format::KubeSphere) {
             return (None, None);
         }
+        let (job, build) = match change {
+            Change::Build { job, build, .. } => (job, build),
+            // A new or changed item's own JSON (a deleted one can no longer be read).
+            Change::Item {
+                job,
+                kind: ItemKind::Created | ItemKind::Updated,
+                ..
+            } => {
+                let path = format!("{}api/json", job.path);
+                let item = fetch::<serde_json::Value>(&self.client, &self.telemetry, "job", &path, None)
+                    .await
+                    .map(|(v, _)| v)
+                    .map_err(|e| tracing::warn!(job = %job.path, "item JSON not read, its generic event carries the known facts only: {e}"))
+                    .ok();
+                return (item, None);
+            }
+            _ => return (None, None),
+        };
         if !runs.contains_key(&build.id) {
             let path = format!("{}api/json", build.id.path());
             let run = match fetch::<serde_json::Value>(

@@ -394,5 +394,14 @@ async fn items_created_and_deleted_are_reported_with_their_parent_as_source() {
             "org.jenkinsci.plugins.workflow.job.WorkflowJob"
         );
         assert_eq!(e["data"]["fullName"], "ns/new-pipeline");
+        assert!(!has_url_key(&e["data"]), "{e}");
     }
+    assert!(
+        got[0].json()["data"].get("buildable").is_some(),
+        "a new item's data is its own JSON"
+    );
+    assert!(
+        got[1].json()["data"].get("buildable").is_none(),
+        "a deleted one can only be described as last seen"
+    );
 }

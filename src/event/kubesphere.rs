@@ -148,13 +148,17 @@ pub(super) fn encode(change: &Change, reads: &super::Reads<'_>) -> Vec<Draft> {
                 ItemKind::Deleted => "item.deleted",
             };
             let class = job.class.clone().unwrap_or_default();
-            let data = serde_json::json!({
-                "_class": class,
-                "displayName": job.display_name,
-                "fullDisplayName": full_name(&job.path).replace('/', " » "),
-                "fullName": full_name(&job.path),
-                "name": job.name,
+            // The item's own JSON when it could be read; a deleted item only as last seen.
+            let mut data = reads.run.cloned().unwrap_or_else(|| {
+                serde_json::json!({
+                    "_class": class,
+                    "displayName": job.display_name,
+                    "fullDisplayName": full_name(&job.path).replace('/', " » "),
+                    "fullName": full_name(&job.path),
+                    "name": job.name,
+                })
             });
+            strip_urls(&mut data);
             vec![Draft {
                 key: format!("kubesphere|{ty}|{}|{revision}|{at}", job.path),
                 envelope: Envelope {

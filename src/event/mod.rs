@@ -89,7 +89,7 @@ impl Payload {
 pub struct Reads<'a> {
     /// The Pipeline stages of a run that just completed (CDEvents task runs).
     pub stages: Option<&'a [crate::jenkins::model::Stage]>,
-    /// The build's own `api/json` (KubeSphere run data).
+    /// The build's (or, for item changes, the job's) own `api/json` (KubeSphere data).
     pub run: Option<&'a serde_json::Value>,
     /// The class of the job's parent (KubeSphere `_multiBranch`).
     pub parent_class: Option<&'a str>,
