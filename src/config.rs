@@ -393,6 +393,36 @@ pub fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError>
 /// The accepted spellings of a sink format.
 const FORMATS: &str = "plugin, cdevents or kubesphere";
 
+/// One of `choices` by name; none given is the first.
+fn one_of<T: Copy>(
+    key: &'static str,
+    value: Option<String>,
+    choices: &[(&str, T)],
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    let Some(value) = value else {
+        return Ok(choices[0].1);
+    };
+    choices
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v)
+        .ok_or(ConfigError::Invalid {
+            key,
+            expected,
+            got: value,
+        })
+}
+
+/// A duration given, or the default.
+fn duration_or(
+    key: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    duration(key, value.as_deref().unwrap_or(default))
+}
+
 fn mode(key: &'static str, value: &str) -> Result<Mode, ConfigError> {
     match value {
         "binary" => Ok(Mode::Binary),
@@ -469,10 +499,10 @@ impl Options {
         } else {
             file.controller.into_iter().map(|c| c.under(&top)).collect()
         };
-        let sink_timeout = duration(
+        let sink_timeout = duration_or(
             "sink-timeout",
-            &pick(self.sink_timeout, file.sink_timeout)
-                .unwrap_or_else(|| defaults::SINK_TIMEOUT.into()),
+            pick(self.sink_timeout, file.sink_timeout),
+            defaults::SINK_TIMEOUT,
         )?;
         let default_mode = mode(
             "sink-mode",
@@ -648,28 +678,24 @@ impl Options {
             expected: "an address such as 0.0.0.0:9102 or 127.0.0.1:9102",
             got: listen_text.clone(),
         })?;
-        let job_bodies = match pick(self.job_bodies, file.job_bodies).as_deref() {
-            None | Some("intended") => JobBodies::Intended,
-            Some("plugin-1.0.0") => JobBodies::Plugin100,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "job-bodies",
-                    expected: "intended or plugin-1.0.0",
-                    got: other.into(),
-                });
-            }
-        };
-        let invalid_sources = match pick(self.invalid_sources, file.invalid_sources).as_deref() {
-            None | Some("encode") => InvalidSources::Encode,
-            Some("drop") => InvalidSources::Drop,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "invalid-sources",
-                    expected: "encode or drop",
-                    got: other.into(),
-                });
-            }
-        };
+        let job_bodies = one_of(
+            "job-bodies",
+            pick(self.job_bodies, file.job_bodies),
+            &[
+                ("intended", JobBodies::Intended),
+                ("plugin-1.0.0", JobBodies::Plugin100),
+            ],
+            "intended or plugin-1.0.0",
+        )?;
+        let invalid_sources = one_of(
+            "invalid-sources",
+            pick(self.invalid_sources, file.invalid_sources),
+            &[
+                ("encode", InvalidSources::Encode),
+                ("drop", InvalidSources::Drop),
+            ],
+            "encode or drop",
+        )?;
         let run_user =
             pick(self.run_user, file.run_user).unwrap_or_else(|| defaults::RUN_USER.into());
         let mut extras = Extras::default();
@@ -704,28 +730,24 @@ impl Options {
                 })?,
             None => file.outbox_capacity.unwrap_or(defaults::OUTBOX_CAPACITY),
         };
-        let outbox_full = match pick(self.outbox_full, file.outbox_full).as_deref() {
-            None | Some("block") => OverflowPolicy::Block,
-            Some("drop-oldest") => OverflowPolicy::DropOldest,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "outbox-full",
-                    expected: "block or drop-oldest",
-                    got: other.into(),
-                });
-            }
-        };
-        let unstable = match pick(self.cdevents_unstable, file.cdevents_unstable).as_deref() {
-            None | Some("success") => Unstable::Success,
-            Some("failure") => Unstable::Failure,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: "cdevents-unstable",
-                    expected: "success or failure",
-                    got: other.into(),
-                });
-            }
-        };
+        let outbox_full = one_of(
+            "outbox-full",
+            pick(self.outbox_full, file.outbox_full),
+            &[
+                ("block", OverflowPolicy::Block),
+                ("drop-oldest", OverflowPolicy::DropOldest),
+            ],
+            "block or drop-oldest",
+        )?;
+        let unstable = one_of(
+            "cdevents-unstable",
+            pick(self.cdevents_unstable, file.cdevents_unstable),
+            &[
+                ("success", Unstable::Success),
+                ("failure", Unstable::Failure),
+            ],
+            "success or failure",
+        )?;
         // Each change is encoded once per dialect a sink speaks (`check` and `once`, without
         // sinks, show the default one).
         let mut formats: Vec<Format> = sinks.iter().map(|s| s.format).collect();
@@ -853,24 +875,15 @@ impl ControllerRaw {
             self.jenkins_ca_file.as_deref(),
             self.jenkins_insecure_skip_verify,
         )?;
-        let timeout = duration(
+        let timeout = duration_or(
             "jenkins-timeout",
-            self.jenkins_timeout
-                .as_deref()
-                .unwrap_or(defaults::JENKINS_TIMEOUT),
+            self.jenkins_timeout,
+            defaults::JENKINS_TIMEOUT,
         )?;
-        let poll_interval = duration(
-            "poll-interval",
-            self.poll_interval
-                .as_deref()
-                .unwrap_or(defaults::POLL_INTERVAL),
-        )?;
-        let scan_interval = duration(
-            "scan-interval",
-            self.scan_interval
-                .as_deref()
-                .unwrap_or(defaults::SCAN_INTERVAL),
-        )?;
+        let poll_interval =
+            duration_or("poll-interval", self.poll_interval, defaults::POLL_INTERVAL)?;
+        let scan_interval =
+            duration_or("scan-interval", self.scan_interval, defaults::SCAN_INTERVAL)?;
         let folder_depth = match self.folder_depth {
             Some(v) => {
                 v.parse()

@@ -202,6 +202,17 @@ pub async fn run(
             listen = %addr,
             "jenkins-event-shim starting"
         );
+        if c.backfill.is_some()
+            && config
+                .sinks
+                .iter()
+                .any(|s| s.format == crate::event::Format::KubeSphere)
+        {
+            tracing::warn!(
+                controller = %c.name,
+                "--backfill with a kubesphere sink: replayed builds get run.initialize, and ks-devops creates PipelineRuns for those it never knew"
+            );
+        }
         if c.jenkins.tls.insecure_skip_verify {
             tracing::warn!(
                 controller = %c.name,
