@@ -315,6 +315,7 @@ impl Poller {
                     .ok();
                 return (item, None);
             }
+            Change::BuildDeleted { job, .. } => return (None, self.parent_class(&job.path).await),
             _ => return (None, None),
         };
         if !runs.contains_key(&build.id) {
@@ -336,7 +337,16 @@ impl Poller {
             };
             runs.insert(build.id.clone(), run);
         }
-        let parent = crate::event::kubesphere::parent_path(&job.path).to_string();
+        (
+            runs.get(&build.id).cloned().flatten(),
+            self.parent_class(&job.path).await,
+        )
+    }
+
+    /// The class of a job's parent folder (`…WorkflowMultiBranchProject` for a branch), read
+    /// once per parent and remembered; `None` at the top level or when unreadable.
+    async fn parent_class(&mut self, job: &str) -> Option<String> {
+        let parent = crate::event::kubesphere::parent_path(job).to_string();
         if !parent.is_empty() && !self.parent_classes.contains_key(&parent) {
             let path = format!("{parent}api/json");
             if let Ok((v, _)) = fetch::<serde_json::Value>(
@@ -352,10 +362,7 @@ impl Poller {
                 self.parent_classes.insert(parent.clone(), class);
             }
         }
-        (
-            runs.get(&build.id).cloned().flatten(),
-            self.parent_classes.get(&parent).cloned().flatten(),
-        )
+        self.parent_classes.get(&parent).cloned().flatten()
     }
 
     async fn scan(&mut self, now: i64) -> Result<Scan, jenkins::Error> {

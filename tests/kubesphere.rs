@@ -405,3 +405,39 @@ async fn items_created_and_deleted_are_reported_with_their_parent_as_source() {
         "a deleted one can only be described as last seen"
     );
 }
+
+#[tokio::test]
+async fn a_running_build_deleted_gives_run_deleted() {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("ns/p", Kind::Pipeline).unwrap();
+    let rx = Receiver::start().await;
+    let shim = Shim::start(kubesphere_options(&mock, &rx)).await;
+    let n = {
+        let mut w = mock.world();
+        let id = w
+            .enqueue(
+                "ns/p",
+                Enqueue {
+                    quiet_ms: Some(0),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        w.start(id).unwrap()
+    };
+    rx.wait_for("run.started", |r| r.iter().any(|r| r.ty() == "run.started"))
+        .await;
+    mock.world().delete_build("ns/p", n).unwrap();
+    let got = rx
+        .wait_for("run.deleted", |r| r.iter().any(|r| r.ty() == "run.deleted"))
+        .await;
+    shim.stop().await;
+    let types: Vec<&str> = got.iter().map(|r| r.ty()).collect();
+    assert_eq!(types, ["run.initialize", "run.started", "run.deleted"]);
+    let deleted = got[2].json();
+    assert_eq!(deleted["url"], "job/ns/job/p/1/");
+    assert_eq!(deleted["dataType"], WORKFLOW_RUN);
+    assert_eq!(deleted["data"]["id"], "1");
+    assert_eq!(deleted["data"]["_parentFullName"], "ns");
+    assert_eq!(deleted["data"]["executor"], serde_json::Value::Null);
+}

@@ -199,7 +199,10 @@ pub(super) fn encode(
                 Phase::Finalized | Phase::Failed => Vec::new(),
             }
         }
-        Change::QueueLeft { .. } | Change::Item { .. } | Change::Node(_) => Vec::new(),
+        Change::QueueLeft { .. }
+        | Change::Item { .. }
+        | Change::Node(_)
+        | Change::BuildDeleted { .. } => Vec::new(),
     }
 }
 

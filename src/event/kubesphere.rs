@@ -11,6 +11,7 @@
 //! | a job appears in the scan | `item.created` |
 //! | a freestyle-type job's name, description or flags change | `item.updated` |
 //! | a job is no longer listed | `item.deleted` |
+//! | a build followed since its start answers 404 | `run.deleted` |
 //!
 //! A run's `data` is the build's own `api/json` without any `url` key; a Pipeline run becomes
 //! `WorkflowRunData` with `_parentFullName`, `_projectName` and `_multiBranch`, as the plugin's
@@ -26,6 +27,8 @@ use crate::watch::{Change, ItemKind, Phase};
 pub const WORKFLOW_RUN: &str = "org.jenkinsci.plugins.workflow.job.WorkflowRun";
 /// What the plugin's transformer turns a WorkflowRun's `_class` into.
 const WORKFLOW_RUN_DATA: &str = "io.jenkins.plugins.generic.event.data.WorkflowRunData";
+/// Pipeline jobs, whose runs are WorkflowRuns.
+const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
 /// The type ks-devops creates a PipelineRun from: at most one per build and sink, ever.
 pub const RUN_INITIALIZE: &str = "run.initialize";
 
@@ -171,6 +174,37 @@ pub(super) fn encode(change: &Change, reads: &super::Reads<'_>) -> Vec<Draft> {
                     data,
                     meta_data: None,
                     url_data: ", url=".into(),
+                },
+            }]
+        }
+        Change::BuildDeleted { job, id, at } => {
+            // Nothing is left to read: the run as far as it is known.
+            let data_type = match job.class.as_deref() {
+                Some(WORKFLOW_JOB) => WORKFLOW_RUN,
+                Some("hudson.model.FreeStyleProject") => "hudson.model.FreeStyleBuild",
+                _ => "",
+            };
+            let mut data = serde_json::json!({
+                "_class": data_type, "executor": null,
+                "fullDisplayName": format!("{} #{}", job.display_name, id.number),
+                "id": id.number.to_string(), "number": id.number,
+            });
+            if data_type == WORKFLOW_RUN {
+                enhance(&mut data, &job.path, &job.name, reads.parent_class);
+            }
+            let url = id.path();
+            vec![Draft {
+                key: format!("kubesphere|run.deleted|{}|{}", id.job, id.number),
+                envelope: Envelope {
+                    ty: "run.deleted".into(),
+                    source: job.path.clone(),
+                    url_data: format!(", url={url}"),
+                    url,
+                    id: String::new(),
+                    time: time(*at),
+                    data_type: data_type.into(),
+                    data,
+                    meta_data: None,
                 },
             }]
         }

@@ -44,6 +44,17 @@ pub enum Change {
     },
     /// A node's channel went up or down (`org.jenkinsci.node.online|offline`).
     Node(NodeSnapshot),
+    /// A build the watcher was following (started, not yet finalized) is gone: deleted
+    /// (KubeSphere's `run.deleted`; the plugin has no such event). Deletions of builds already
+    /// finalized are not seen: that would take a read per build.
+    BuildDeleted {
+        /// Its job.
+        job: JobInfo,
+        /// The build.
+        id: BuildRef,
+        /// When we noticed.
+        at: i64,
+    },
 }
 
 impl Change {
@@ -51,7 +62,9 @@ impl Change {
     pub fn job(&self) -> Option<&str> {
         match self {
             Change::QueueEntered(item) | Change::QueueLeft { item, .. } => Some(&item.job),
-            Change::Build { job, .. } | Change::Item { job, .. } => Some(&job.path),
+            Change::Build { job, .. }
+            | Change::Item { job, .. }
+            | Change::BuildDeleted { job, .. } => Some(&job.path),
             Change::Node(_) => None,
         }
     }

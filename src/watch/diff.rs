@@ -749,9 +749,21 @@ impl Differ {
         match fetched {
             Fetched::Found(build) => self.build_facts(BuildFacts::from_build(id, &build)),
             Fetched::Gone => {
+                let now = self.now;
+                let mut deleted = None;
                 if let Some(job) = self.state().jobs.get_mut(&id.job) {
                     job.to_fetch.remove(&id.number);
-                    job.open.remove(&id.number);
+                    // One we reported started is gone for good: it was deleted.
+                    if job.open.remove(&id.number).is_some() {
+                        deleted = Some(Change::BuildDeleted {
+                            job: job.info.clone(),
+                            id: id.clone(),
+                            at: now,
+                        });
+                    }
+                }
+                if let Some(change) = deleted {
+                    self.emit(change);
                 }
                 self.out.notes.push(Note::BuildGone(id));
             }

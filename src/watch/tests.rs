@@ -209,6 +209,9 @@ impl Harness {
                 Change::Item { job, kind, .. } => {
                     format!("{}:{}", format!("{kind:?}").to_lowercase(), job.name)
                 }
+                Change::BuildDeleted { job, id, .. } => {
+                    format!("deleted:{}#{}", job.name, id.number)
+                }
                 Change::Node(n) => {
                     format!("{}:{}", if n.online { "online" } else { "offline" }, n.name)
                 }
