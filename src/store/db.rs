@@ -333,4 +333,38 @@ mod tests {
             "events round-trip, data field order included"
         );
     }
+
+    #[test]
+    fn a_format_1_store_is_read_and_converted_on_the_next_commit() {
+        let dir = std::env::temp_dir().join(format!("shim-store-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = State {
+            baselined: true,
+            queue_floor: 3,
+            ..State::default()
+        };
+        {
+            let db = Database::create(dir.join(FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert("format", "1").unwrap();
+                meta.insert("controller", "http://ci/").unwrap();
+                let mut cursor = txn.open_table(CURSOR).unwrap();
+                let bytes = serde_json::to_vec(&state).unwrap();
+                cursor.insert(LEGACY_CURSOR, bytes.as_slice()).unwrap();
+                txn.open_table(OUTBOX).unwrap();
+                txn.open_table(ACKED).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let (store, saved) = Store::open(&dir).unwrap();
+        assert_eq!(saved.unwrap().states["http://ci/"], state);
+        store.commit("http://ci/", &state, &[], &[]).unwrap();
+        drop(store);
+        let (_, saved) = Store::open(&dir).unwrap();
+        let states = saved.unwrap().states;
+        assert_eq!(states.keys().collect::<Vec<_>>(), ["http://ci/"]);
+    }
 }
