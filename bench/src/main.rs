@@ -7,7 +7,7 @@
 //! mock's state change to the receiver getting the event), and the shim's CPU time per tick and
 //! peak RSS (from /proc). Then the naive poller runs on the same mock with the same traffic.
 //! Last, delivery throughput of the dispatcher to a loopback receiver in binary, structured and
-//! batched modes. It prints a table and says which targets are met.
+//! batched modes, and to a local `nats-server -js` when one is installed. It prints a table and says which targets are met.
 //!
 //!   cargo build --release --workspace --bins && target/release/bench
 //!   target/release/bench --quick        # the small configuration CI runs
@@ -364,8 +364,64 @@ async fn measure_naive(cli: &Cli, jobs: usize) -> Option<Row> {
 
 /// Events per second from an outbox through one dispatcher to the loopback receiver.
 async fn throughput(mode: Mode, events: usize) -> f64 {
-    let (rx, inbox) = start_receiver().await;
+    let (rx, _inbox) = start_receiver().await;
     let url = url::Url::parse(&format!("http://{rx}/")).unwrap();
+    let sink = Sink::Http(HttpSink::new(url, mode, Duration::from_secs(10)).unwrap());
+    let batching = (mode == Mode::Batch).then_some(Batching {
+        max_events: 500,
+        max_wait: Duration::from_millis(5),
+    });
+    drain_rate(sink, batching, events).await
+}
+
+/// Events per second published to a local `nats-server -js` (one acknowledged publish at a
+/// time); `None` when nats-server is not installed.
+async fn nats_throughput(events: usize) -> Option<f64> {
+    use jenkins_event_shim::sink::nats::{NatsAuth, NatsConfig, NatsSink};
+    let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("bench-nats-{}", std::process::id()));
+    let _server = tokio::process::Command::new(program)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut client = None;
+    for _ in 0..100 {
+        if let Ok(c) = async_nats::connect(url.as_str()).await {
+            client = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    async_nats::jetstream::new(client?)
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "BENCH".into(),
+            subjects: vec!["bench.events".into()],
+            ..Default::default()
+        })
+        .await
+        .ok()?;
+    let sink = Sink::Nats(NatsSink::new(NatsConfig {
+        url,
+        subject: "bench.events".into(),
+        timeout: Duration::from_secs(10),
+        auth: NatsAuth::None,
+        ca_file: None,
+    }));
+    let rate = drain_rate(sink, None, events).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(rate)
+}
+
+/// Times one dispatcher emptying an outbox of `events` job events into `sink`.
+async fn drain_rate(sink: Sink, batching: Option<Batching>, events: usize) -> f64 {
     let outbox = Arc::new(Outbox::new(1, events + 1, OverflowPolicy::Block));
     let batch: Vec<_> = (0..events)
         .map(|i| {
@@ -389,11 +445,8 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
         index: 0,
         name: "bench".into(),
         format: Format::Plugin,
-        sink: Sink::Http(HttpSink::new(url, mode, Duration::from_secs(10)).unwrap()),
-        batching: (mode == Mode::Batch).then_some(Batching {
-            max_events: 500,
-            max_wait: Duration::from_millis(5),
-        }),
+        sink,
+        batching,
         filter: Default::default(),
         outbox: outbox.clone(),
         telemetry: Arc::new(Telemetry::new()),
@@ -406,7 +459,8 @@ async fn throughput(mode: Mode, events: usize) -> f64 {
     let start = Instant::now();
     outbox.publish(entries);
     let task = tokio::spawn(dispatcher.run(stop.clone()));
-    while inbox.events.load(Ordering::Relaxed) < events as u64 {
+    // Every event acknowledged by the sink.
+    while outbox.depth() > 0 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let rate = events as f64 / start.elapsed().as_secs_f64();
@@ -483,8 +537,12 @@ async fn main() {
     let binary = throughput(Mode::Binary, cli.events).await;
     let structured = throughput(Mode::Structured, cli.events).await;
     let batched = throughput(Mode::Batch, cli.events * 5).await;
+    let nats = match nats_throughput(cli.events).await {
+        Some(rate) => format!("{rate:.0}"),
+        None => "not measured (nats-server not installed)".into(),
+    };
     println!(
-        "\n| delivery to loopback | events/s |\n|---|---|\n| binary | {binary:.0} |\n| structured | {structured:.0} |\n| batched (500/request) | {batched:.0} |"
+        "\n| delivery to loopback | events/s |\n|---|---|\n| binary | {binary:.0} |\n| structured | {structured:.0} |\n| batched (500/request) | {batched:.0} |\n| NATS JetStream (acknowledged, one at a time) | {nats} |"
     );
 
     let interval_ms = cli.interval * 1000.0;
