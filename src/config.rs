@@ -1041,6 +1041,13 @@ fn nats_sink(
             "insecure-skip-verify is not offered for nats:// sinks: set ca-file to the server's CA bundle",
         ));
     }
+    if url::Url::parse(table.url.trim())
+        .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        return Err(ConfigError::Conflict(
+            "credentials in a URL would be logged: use basic-user and basic-password-file (or bearer-token-file for a NATS token)",
+        ));
+    }
     let auth = match sink_auth(&table)? {
         Auth::None => NatsAuth::None,
         Auth::Bearer(token) => NatsAuth::Token(token),
@@ -1220,6 +1227,13 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("ca-file"), "{err}");
+        let err = resolve(r#"{ url = "nats://shim:hunter2@bus:4222", subject = "a" }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("credentials in a URL") && !err.contains("hunter2"),
+            "{err}"
+        );
         let err = resolve(r#"{ url = "http://r/", subject = "a" }"#)
             .unwrap_err()
             .to_string();

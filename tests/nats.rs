@@ -203,6 +203,28 @@ async fn a_build_is_published_as_structured_cloudevents_with_the_event_id_as_mes
     }
     let (_, _, finished) = &got[4];
     assert_eq!(finished["data"]["build"]["status"], "SUCCESS");
+    // The Python SDK's JSON event format reads the payload as it is.
+    let mut python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys\nfrom cloudevents.core.formats.json import JSONFormat\ne = JSONFormat().read(None, sys.stdin.buffer.read())\nprint(e.get_attributes()['type'], e.get_data()['build']['status'])",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with `pip install -r tests/interop/requirements.txt`");
+    use std::io::Write;
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(finished).unwrap())
+        .unwrap();
+    let out = python.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "org.jenkinsci.job.finalized SUCCESS"
+    );
     shim.stop().await;
 }
 
