@@ -441,3 +441,40 @@ async fn a_running_build_deleted_gives_run_deleted() {
     assert_eq!(deleted["data"]["_parentFullName"], "ns");
     assert_eq!(deleted["data"]["executor"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn a_run_initialize_that_never_left_is_sent_after_a_restart() {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("ns/p", Kind::Pipeline).unwrap();
+    // ks-devops is not listening yet: every attempt is refused before anything is sent.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let state = std::env::temp_dir().join(format!("shim-ks-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let mut opts = options(&mock, vec![format!("http://{addr}/events")]);
+    opts.sink_format = Some("kubesphere".into());
+    opts.state_dir = Some(state);
+    let shim = Shim::start(opts.clone()).await;
+    util::run_build(&mock, "ns/p", "SUCCESS");
+    tokio::time::sleep(Duration::from_millis(1500)).await; // seen, and refused a few times
+    shim.stop().await;
+
+    let rx = Receiver::start_at(addr).await;
+    let shim = Shim::start(opts).await;
+    let got = rx.wait_for("the run's events", |r| r.len() >= 4).await;
+    util::settle().await;
+    shim.stop().await;
+    let types: Vec<&str> = got.iter().map(|r| r.ty()).collect();
+    assert_eq!(
+        types,
+        [
+            "run.initialize",
+            "run.started",
+            "run.completed",
+            "run.finalized"
+        ],
+        "the claim of a run.initialize that provably never arrived was given back"
+    );
+}

@@ -212,6 +212,22 @@ pub struct Dispatcher {
     pub backoff: Backoff,
 }
 
+/// An at-most-once delivery in progress: dropped (shutdown) while no attempt that might have
+/// arrived is outstanding, it gives the claim back so that the event is sent after a restart.
+struct ClaimGuard<'a> {
+    dispatcher: &'a Dispatcher,
+    id: &'a str,
+    maybe_delivered: AtomicBool,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if !self.maybe_delivered.load(Ordering::Relaxed) {
+            self.dispatcher.release(self.id);
+        }
+    }
+}
+
 /// Failures that prove nothing reached the sink (so even an at-most-once event may be tried
 /// again): no connection was made, the sink answered with an error status (ks-devops acts only
 /// after answering 200), or the credentials could not be read.
@@ -290,7 +306,16 @@ impl Dispatcher {
             if !wanted.is_empty() {
                 match self.send(&wanted).await {
                     Ok(()) => self.acked(&wanted),
-                    Err(_) => return,
+                    Err(e) => {
+                        if let SendError::Retry { error_type, .. } = &e
+                            && NOT_DELIVERED.contains(error_type)
+                            && wanted.len() == 1
+                            && self.at_most_once(&wanted[0])
+                        {
+                            self.release(wanted[0].event.id());
+                        }
+                        return;
+                    }
                 }
             }
             self.outbox.ack(self.index, last);
@@ -325,36 +350,54 @@ impl Dispatcher {
             return;
         }
         let first = &entries[0];
-        let result = (|| async { self.send(entries).await })
-            .retry(retry_policy(self.backoff))
-            // An at-most-once event is retried only when nothing can have reached the sink.
-            .when(|e| match e {
-                SendError::Retry { error_type, .. } => !once || NOT_DELIVERED.contains(error_type),
-                _ => false,
-            })
-            .adjust(|e, backoff| match e {
-                SendError::Retry {
-                    after: Some(after), ..
-                } => Some(*after),
-                _ => backoff,
-            })
-            .notify(|e, after| {
-                if let SendError::Retry {
-                    reason, error_type, ..
-                } = e
-                {
-                    telemetry::SinkRetry {
-                        sink: &self.name,
-                        id: first.event.id(),
-                        job: first.job.as_deref(),
-                        reason,
-                        error_type,
-                        after,
-                    }
-                    .emit(&self.telemetry);
+        // Gives the claim back if this delivery is abandoned (shutdown) while no attempt that
+        // might have arrived is outstanding.
+        let mut guard = once.then(|| ClaimGuard {
+            dispatcher: self,
+            id: first.event.id(),
+            maybe_delivered: AtomicBool::new(false),
+        });
+        let result = (|| async {
+            if let Some(g) = &guard {
+                g.maybe_delivered.store(true, Ordering::Relaxed);
+            }
+            let result = self.send(entries).await;
+            if let (Some(g), Err(SendError::Retry { error_type, .. })) = (&guard, &result)
+                && NOT_DELIVERED.contains(error_type)
+            {
+                g.maybe_delivered.store(false, Ordering::Relaxed);
+            }
+            result
+        })
+        .retry(retry_policy(self.backoff))
+        // An at-most-once event is retried only when nothing can have reached the sink.
+        .when(|e| match e {
+            SendError::Retry { error_type, .. } => !once || NOT_DELIVERED.contains(error_type),
+            _ => false,
+        })
+        .adjust(|e, backoff| match e {
+            SendError::Retry {
+                after: Some(after), ..
+            } => Some(*after),
+            _ => backoff,
+        })
+        .notify(|e, after| {
+            if let SendError::Retry {
+                reason, error_type, ..
+            } = e
+            {
+                telemetry::SinkRetry {
+                    sink: &self.name,
+                    id: first.event.id(),
+                    job: first.job.as_deref(),
+                    reason,
+                    error_type,
+                    after,
                 }
-            })
-            .await;
+                .emit(&self.telemetry);
+            }
+        })
+        .await;
         let refused = |reason: &str| {
             for entry in entries {
                 telemetry::SinkRejected {
@@ -367,6 +410,9 @@ impl Dispatcher {
             }
             self.outbox.ack(self.index, entries[entries.len() - 1].seq);
         };
+        if let Some(g) = guard.take() {
+            g.maybe_delivered.store(true, Ordering::Relaxed); // settled: the claim stays
+        }
         match result {
             Ok(()) => self.acked(entries),
             Err(SendError::Reject { reason }) => refused(&reason),
@@ -382,6 +428,13 @@ impl Dispatcher {
             Err(SendError::Retry { reason, .. }) => refused(&format!(
                 "{reason}; the event may have arrived, and it is sent at most once (a second run.initialize makes ks-devops create a duplicate PipelineRun)"
             )),
+        }
+    }
+
+    /// Gives back the claim of an at-most-once event that provably did not arrive.
+    fn release(&self, id: &str) {
+        if let Err(e) = self.claims.release(&self.name, id) {
+            tracing::error!(sink = %self.name, id, "cannot release the claim of an event that did not arrive (it will not be sent again): {e}");
         }
     }
 

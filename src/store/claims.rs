@@ -71,6 +71,28 @@ impl Claims {
     }
 }
 
+impl Claims {
+    /// Gives a claim back: the event provably never reached the sink (no connection was made,
+    /// or the sink answered with an error), so it may be sent again, after a restart too.
+    pub fn release(&self, sink: &str, id: &str) -> Result<(), StoreError> {
+        let key = format!("{sink}|{id}");
+        self.memory.lock().expect("claims lock").remove(&key);
+        if let Some((db, path)) = &self.db {
+            let io = |e: &dyn std::fmt::Display| StoreError::Io {
+                path: path.clone(),
+                reason: e.to_string(),
+            };
+            let txn = db.begin_write().map_err(|e| io(&e))?;
+            txn.open_table(CLAIMS)
+                .map_err(|e| io(&e))?
+                .remove(key.as_str())
+                .map_err(|e| io(&e))?;
+            txn.commit().map_err(|e| io(&e))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,9 +109,12 @@ mod tests {
         drop(claims);
         drop(store);
         let (store, _) = super::super::Store::open(&dir).unwrap();
+        let claims = store.claims();
+        assert!(!claims.claim("ks", "id-1", 0).unwrap(), "after a restart");
+        claims.release("ks", "id-1").unwrap();
         assert!(
-            !store.claims().claim("ks", "id-1", 0).unwrap(),
-            "after a restart"
+            claims.claim("ks", "id-1", 0).unwrap(),
+            "released: may be sent again"
         );
         let memory = Claims::in_memory();
         assert!(memory.claim("ks", "id-1", 0).unwrap());

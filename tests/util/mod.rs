@@ -69,11 +69,16 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
+        Self::start_at("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// A receiver on a given address (one a sink was pointed at before it listened).
+    pub async fn start_at(addr: SocketAddr) -> Receiver {
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let app = axum::Router::new()
             .fallback(record)
             .with_state(inbox.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { addr, inbox }
