@@ -83,6 +83,14 @@ struct PipelineRun {
 
 const WORKFLOW_RUN: &str = "org.jenkinsci.plugins.workflow.job.WorkflowRun";
 
+/// The generic events of one build, in order.
+const RUN_LIFECYCLE: [&str; 4] = [
+    "run.initialize",
+    "run.started",
+    "run.completed",
+    "run.finalized",
+];
+
 /// The handler: only `run.initialize` of a WorkflowRun creates anything.
 fn ks_devops_handle(body: &[u8]) -> Option<PipelineRun> {
     let event: Event = serde_json::from_slice(body).expect("the envelope decodes");
@@ -179,15 +187,7 @@ async fn ks_devops_makes_the_right_pipeline_run_of_a_pipeline_in_a_folder() {
     shim.stop().await;
 
     let types: Vec<&str> = got.iter().map(|r| r.ty()).collect();
-    assert_eq!(
-        types,
-        [
-            "run.initialize",
-            "run.started",
-            "run.completed",
-            "run.finalized"
-        ]
-    );
+    assert_eq!(types, RUN_LIFECYCLE);
     for r in &got {
         assert_eq!(
             r.header("content-type"),
@@ -468,13 +468,7 @@ async fn a_run_initialize_that_never_left_is_sent_after_a_restart() {
     shim.stop().await;
     let types: Vec<&str> = got.iter().map(|r| r.ty()).collect();
     assert_eq!(
-        types,
-        [
-            "run.initialize",
-            "run.started",
-            "run.completed",
-            "run.finalized"
-        ],
+        types, RUN_LIFECYCLE,
         "the claim of a run.initialize that provably never arrived was given back"
     );
 }
