@@ -23,6 +23,9 @@ const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
 /// Rounds of follow-ups within one tick (each round may uncover the next read).
 pub const MAX_ROUNDS: usize = 6;
 
+/// Running Pipeline builds whose stages are read per job-tree scan (CDEvents sinks only).
+pub const MAX_STAGE_READS: usize = 20;
+
 /// Follow-up reads in flight at once.
 pub const READ_CONCURRENCY: usize = 8;
 
@@ -46,6 +49,8 @@ pub struct Poller {
     version: Option<String>,
     /// Classes of jobs' parents (folders, multibranch projects), read once each.
     parent_classes: std::collections::HashMap<JobPath, Option<String>>,
+    /// Stage events already produced for running Pipeline builds (`cdevents::stage_key`).
+    stages_sent: std::collections::HashMap<BuildRef, BTreeSet<String>>,
 }
 
 impl Poller {
@@ -76,6 +81,7 @@ impl Poller {
             telemetry,
             version: None,
             parent_classes: Default::default(),
+            stages_sent: Default::default(),
         }
     }
 
@@ -230,6 +236,9 @@ impl Poller {
                 session = meta.session.clone();
             }
         }
+        if scanned && self.encoder.speaks(Format::CdEvents) {
+            changes.extend(self.running_stages().await);
+        }
         let mut events = Vec::with_capacity(changes.len());
         // A build's own JSON, read once per tick however many of its events there are.
         let mut runs: std::collections::HashMap<BuildRef, Option<serde_json::Value>> =
@@ -237,8 +246,17 @@ impl Poller {
         for change in &changes {
             let stages = self.stages(change).await;
             let (run, parent_class) = self.run_reads(change, &mut runs).await;
+            let sent = match change {
+                Change::Build {
+                    build,
+                    phase: Phase::Completed,
+                    ..
+                } => self.stages_sent.remove(&build.id),
+                _ => None,
+            };
             let reads = Reads {
                 stages: stages.as_deref(),
+                stages_sent: sent.as_ref(),
                 run: run.as_ref(),
                 parent_class: parent_class.as_deref(),
             };
@@ -250,12 +268,63 @@ impl Poller {
                 events.push(out);
             }
         }
+        // Builds that completed were taken out above; forget any other that is gone.
+        self.stages_sent
+            .retain(|b, _| self.state.running.contains(b));
         telemetry::PollCompleted {
             now,
             events: events.len(),
         }
         .emit(&self.telemetry);
         Ok(events)
+    }
+
+    /// Stage transitions of running Pipeline builds, for CDEvents task runs while they run: one
+    /// `wfapi/describe` per running Pipeline build (at most [`MAX_STAGE_READS`]) per job-tree
+    /// scan, so that Jenkins walks a running flow graph rarely. What is still missing when the
+    /// build completes comes from the completion read.
+    async fn running_stages(&mut self) -> Vec<Change> {
+        let running: Vec<(BuildRef, watch::JobInfo)> = self
+            .state
+            .running
+            .iter()
+            .filter_map(|b| {
+                let job = self.state.jobs.get(&b.job)?;
+                (job.info.class.as_deref() == Some(WORKFLOW_JOB)
+                    && job.open.contains_key(&b.number))
+                .then(|| (b.clone(), job.info.clone()))
+            })
+            .take(MAX_STAGE_READS)
+            .collect();
+        let mut changes = Vec::new();
+        for (build, job) in running {
+            let path = format!("{}wfapi/describe", build.path());
+            let Ok((d, _)) =
+                fetch::<RunDescription>(&self.client, &self.telemetry, "wfapi", &path, None).await
+            else {
+                continue; // no Stage View plugin, or gone: the completion read decides
+            };
+            let sent = self.stages_sent.entry(build.clone()).or_default();
+            for stage in d.stages {
+                for finished in [false, true] {
+                    if finished && !crate::event::stage_finished(&stage) {
+                        continue;
+                    }
+                    if stage.start_time_millis > 0
+                        && !matches!(stage.status.as_str(), "NOT_EXECUTED" | "SKIPPED")
+                        && sent.insert(crate::event::stage_key(&stage, finished))
+                    {
+                        changes.push(Change::Stage {
+                            job: job.clone(),
+                            build: build.clone(),
+                            stage: stage.clone(),
+                            finished,
+                        });
+                    }
+                }
+            }
+        }
+        changes
     }
 
     /// The stages of a Pipeline run that just completed, for CDEvents task runs: one

@@ -1289,3 +1289,68 @@ poll-interval = "200ms"
         run.await.unwrap().unwrap();
     }
 }
+
+/// CDEvents task runs of a Pipeline's stages: read while the build runs (once per job-tree
+/// scan), the rest at completion, each exactly once.
+mod cdevents_stages {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_running_stage_is_reported_before_the_build_ends_and_never_twice() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Pipeline).unwrap();
+        let rx = Receiver::start().await;
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.sink_format = Some("cdevents".into());
+        let shim = Shim::start(opts).await;
+        let n = {
+            let mut w = mock.world();
+            let id = w
+                .enqueue(
+                    "app",
+                    Enqueue {
+                        quiet_ms: Some(0),
+                        ..Enqueue::default()
+                    },
+                )
+                .unwrap();
+            w.start(id).unwrap()
+        };
+        rx.wait_for("the Build stage's start while running", |r| {
+            r.iter()
+                .any(|r| r.ty() == "dev.cdevents.taskrun.started.0.3.0")
+        })
+        .await;
+        mock.world().finish("app", n, "SUCCESS").unwrap();
+        rx.wait_for("the run's end", |r| {
+            r.iter()
+                .any(|r| r.ty() == "dev.cdevents.pipelinerun.finished.0.3.0")
+        })
+        .await;
+        settle().await;
+        shim.stop().await;
+        let got: Vec<String> = rx
+            .received()
+            .iter()
+            .map(|r| {
+                let stage = r.json()["subject"]["content"]["taskName"]
+                    .as_str()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default();
+                format!("{}{stage}", r.ty().trim_start_matches("dev.cdevents."))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "pipelinerun.queued.0.3.0",
+                "pipelinerun.started.0.3.0",
+                "taskrun.started.0.3.0 Build",
+                "taskrun.finished.0.3.0 Build",
+                "taskrun.started.0.3.0 Test",
+                "taskrun.finished.0.3.0 Test",
+                "pipelinerun.finished.0.3.0",
+            ]
+        );
+    }
+}

@@ -693,12 +693,20 @@ pub fn describe(item: &Item, b: &Build) -> Value {
         "id": b.number.to_string(), "name": format!("#{}", b.number), "status": status,
         "startTimeMillis": b.timestamp, "endTimeMillis": end, "durationMillis": b.duration,
         "queueDurationMillis": 0, "pauseDurationMillis": 0,
-        // Two stages splitting the run: Build, then Test (which carries the run's status).
-        "stages": [{"id": "6", "name": "Build", "execNode": "",
-                    "status": if b.phase == Phase::Running { "IN_PROGRESS" } else { "SUCCESS" },
-                    "startTimeMillis": b.timestamp, "durationMillis": b.duration / 2, "pauseDurationMillis": 0},
-                   {"id": "12", "name": "Test", "execNode": "", "status": status,
-                    "startTimeMillis": b.timestamp + b.duration / 2, "durationMillis": b.duration - b.duration / 2,
-                    "pauseDurationMillis": 0}]
+        "stages": stages(b, status)
     })
+}
+
+/// Two stages splitting the run: Build, then Test (which carries the run's status). While the
+/// run is running only Build has started.
+fn stages(b: &Build, status: &str) -> Value {
+    if b.phase == Phase::Running {
+        return json!([{"id": "6", "name": "Build", "execNode": "", "status": "IN_PROGRESS",
+                       "startTimeMillis": b.timestamp, "durationMillis": 0, "pauseDurationMillis": 0}]);
+    }
+    json!([{"id": "6", "name": "Build", "execNode": "", "status": "SUCCESS",
+            "startTimeMillis": b.timestamp, "durationMillis": b.duration / 2, "pauseDurationMillis": 0},
+           {"id": "12", "name": "Test", "execNode": "", "status": status,
+            "startTimeMillis": b.timestamp + b.duration / 2, "durationMillis": b.duration - b.duration / 2,
+            "pauseDurationMillis": 0}])
 }

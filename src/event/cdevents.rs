@@ -6,14 +6,15 @@
 //! |---|---|
 //! | a queue item for a job appears | `pipelinerun.queued.0.3.0`, subject `<fullName>/queue/<queueId>` |
 //! | a build starts | `pipelinerun.started.0.3.0`, subject `<fullName>/<number>` |
-//! | a build completes | one `taskrun.started.0.3.0` and `taskrun.finished.0.3.0` per Pipeline stage that ran (from `wfapi/describe`, read once at completion), then `pipelinerun.finished.0.3.0` |
+//! | a Pipeline stage starts or ends (read per job-tree scan while the build runs) | `taskrun.started.0.3.0` / `taskrun.finished.0.3.0` |
+//! | a build completes | the stage events not sent yet (from `wfapi/describe`, read once more at completion), then `pipelinerun.finished.0.3.0` |
 //!
 //! Every event's `customData` holds `{"queueId": …}` (and `"number"` once there is a build), the
 //! key that ties the queued event to its run. Queue departures, finalization, items and nodes
 //! have no CDEvent and give none.
 
 use crate::jenkins::model::Stage;
-use crate::jenkins::path::full_name;
+use crate::jenkins::path::{BuildRef, full_name};
 use crate::watch::{Change, Phase};
 use cdevents_sdk::latest::{
     pipelinerun_finished, pipelinerun_queued, pipelinerun_started, taskrun_finished,
@@ -55,6 +56,7 @@ pub(super) fn encode(
     controller: &str,
     change: &Change,
     stages: Option<&[Stage]>,
+    sent: Option<&std::collections::BTreeSet<String>>,
     unstable: Unstable,
 ) -> Vec<Draft> {
     let absolute = |path: &str| format!("{controller}{path}");
@@ -118,54 +120,15 @@ pub(super) fn encode(
                 Phase::Completed => {
                     let mut out = Vec::new();
                     for stage in stages.unwrap_or_default() {
-                        if matches!(stage.status.as_str(), "NOT_EXECUTED" | "SKIPPED")
-                            || stage.start_time_millis <= 0
-                        {
-                            continue; // never ran: no task run
+                        for finished in [false, true] {
+                            let seen =
+                                sent.is_some_and(|s| s.contains(&stage_key(stage, finished)));
+                            if !seen {
+                                out.extend(task_run(
+                                    controller, &build.id, stage, finished, unstable,
+                                ));
+                            }
                         }
-                        let stage_id = format!("{run_id}/stage/{}", stage.id);
-                        let stage_url = uri(&format!("{run_url}execution/node/{}/", stage.id));
-                        let parent = || taskrun_started::ContentPipelineRun {
-                            id: run_id.clone().try_into().expect("non-empty"),
-                            source: controller.try_into().ok(),
-                        };
-                        let started = taskrun_started::Content {
-                            task_name: Some(stage.name.clone()),
-                            uri: stage_url.clone(),
-                            pipeline_run: Some(parent()),
-                        };
-                        out.push(Draft {
-                            key: key(&format!("taskrun.started|{}", stage.id)),
-                            event: cdevent(
-                                controller,
-                                Subject::from(started),
-                                stage_id.clone(),
-                                stage.start_time_millis,
-                                custom.clone(),
-                            ),
-                        });
-                        let result = outcome(Some(&stage.status), unstable);
-                        let finished = taskrun_finished::Content {
-                            task_name: Some(stage.name.clone()),
-                            uri: stage_url,
-                            pipeline_run: Some(taskrun_finished::ContentPipelineRun {
-                                id: run_id.clone().try_into().expect("non-empty"),
-                                source: controller.try_into().ok(),
-                            }),
-                            outcome: Some(result.into()),
-                            errors: (result != "success")
-                                .then(|| format!("stage status: {}", stage.status)),
-                        };
-                        out.push(Draft {
-                            key: key(&format!("taskrun.finished|{}", stage.id)),
-                            event: cdevent(
-                                controller,
-                                Subject::from(finished),
-                                stage_id,
-                                stage.start_time_millis + stage.duration_millis.max(0),
-                                custom.clone(),
-                            ),
-                        });
                     }
                     let result = outcome(build.result.as_deref(), unstable);
                     let content = pipelinerun_finished::Content {
@@ -199,11 +162,107 @@ pub(super) fn encode(
                 Phase::Finalized | Phase::Failed => Vec::new(),
             }
         }
+        Change::Stage {
+            build,
+            stage,
+            finished,
+            ..
+        } => task_run(controller, build, stage, *finished, unstable)
+            .into_iter()
+            .collect(),
         Change::QueueLeft { .. }
         | Change::Item { .. }
         | Change::Node(_)
         | Change::BuildDeleted { .. } => Vec::new(),
     }
+}
+
+/// Whether a stage has ended (a stage still running or waiting for input has not).
+pub fn stage_finished(stage: &Stage) -> bool {
+    !matches!(
+        stage.status.as_str(),
+        "IN_PROGRESS" | "PAUSED_PENDING_INPUT" | "PAUSED" | "QUEUED"
+    )
+}
+
+/// The poller's record that a stage event went out: `<node id>|started` or `|finished`.
+pub fn stage_key(stage: &Stage, finished: bool) -> String {
+    format!(
+        "{}|{}",
+        stage.id,
+        if finished { "finished" } else { "started" }
+    )
+}
+
+/// A stage's `taskrun.started` or `taskrun.finished`; `None` for a stage that never ran
+/// (`NOT_EXECUTED`, `SKIPPED`) or, for `finished`, one still running. The id depends only on
+/// the build and the stage, so the running read and the completion read give the same one.
+fn task_run(
+    controller: &str,
+    build: &BuildRef,
+    stage: &Stage,
+    finished: bool,
+    unstable: Unstable,
+) -> Option<Draft> {
+    if matches!(stage.status.as_str(), "NOT_EXECUTED" | "SKIPPED")
+        || stage.start_time_millis <= 0
+        || (finished && !stage_finished(stage))
+    {
+        return None;
+    }
+    let run_id = format!("{}/{}", full_name(&build.job), build.number);
+    let stage_url = uri(&format!(
+        "{controller}{}execution/node/{}/",
+        build.path(),
+        stage.id
+    ));
+    let key = format!(
+        "cdevents|{}|{}|{}|{}|{}",
+        stage_key(stage, finished),
+        build.job,
+        build.number,
+        stage.id,
+        stage.start_time_millis
+    );
+    let custom = serde_json::json!({ "number": build.number });
+    let subject_id = format!("{run_id}/stage/{}", stage.id);
+    let event = if finished {
+        let result = outcome(Some(&stage.status), unstable);
+        let content = taskrun_finished::Content {
+            task_name: Some(stage.name.clone()),
+            uri: stage_url,
+            pipeline_run: Some(taskrun_finished::ContentPipelineRun {
+                id: run_id.try_into().expect("non-empty"),
+                source: controller.try_into().ok(),
+            }),
+            outcome: Some(result.into()),
+            errors: (result != "success").then(|| format!("stage status: {}", stage.status)),
+        };
+        cdevent(
+            controller,
+            Subject::from(content),
+            subject_id,
+            stage.start_time_millis + stage.duration_millis.max(0),
+            custom,
+        )
+    } else {
+        let content = taskrun_started::Content {
+            task_name: Some(stage.name.clone()),
+            uri: stage_url,
+            pipeline_run: Some(taskrun_started::ContentPipelineRun {
+                id: run_id.try_into().expect("non-empty"),
+                source: controller.try_into().ok(),
+            }),
+        };
+        cdevent(
+            controller,
+            Subject::from(content),
+            subject_id,
+            stage.start_time_millis,
+            custom,
+        )
+    };
+    Some(Draft { key, event })
 }
 
 fn uri(text: &str) -> Option<cdevents_sdk::Uri> {

@@ -208,7 +208,10 @@ pub(super) fn encode(change: &Change, reads: &super::Reads<'_>) -> Vec<Draft> {
                 },
             }]
         }
-        Change::QueueEntered(_) | Change::QueueLeft { .. } | Change::Node(_) => Vec::new(),
+        Change::QueueEntered(_)
+        | Change::QueueLeft { .. }
+        | Change::Node(_)
+        | Change::Stage { .. } => Vec::new(),
     }
 }
 

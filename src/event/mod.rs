@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::watch::Change;
 
-pub use cdevents::{Unstable, outcome};
+pub use cdevents::{Unstable, outcome, stage_finished, stage_key};
 pub use plugin::{started_by, time_span};
 
 /// The dialect a sink speaks; each change is encoded once per dialect some sink uses.
@@ -89,6 +89,8 @@ impl Payload {
 pub struct Reads<'a> {
     /// The Pipeline stages of a run that just completed (CDEvents task runs).
     pub stages: Option<&'a [crate::jenkins::model::Stage]>,
+    /// Stage events of that run already sent while it ran (`cdevents::stage_key`).
+    pub stages_sent: Option<&'a std::collections::BTreeSet<String>>,
     /// The build's (or, for item changes, the job's) own `api/json` (KubeSphere data).
     pub run: Option<&'a serde_json::Value>,
     /// The class of the job's parent (KubeSphere `_multiBranch`).
@@ -187,16 +189,20 @@ impl Encoder {
                     .map(Payload::Cloud)
                     .into_iter()
                     .collect(),
-                Format::CdEvents => {
-                    cdevents::encode(&self.controller, change, reads.stages, self.unstable)
-                        .into_iter()
-                        .filter_map(|draft| {
-                            let id = self.id(&draft.key);
-                            cdevents::to_cloudevent(draft, id)
-                        })
-                        .map(Payload::Cloud)
-                        .collect()
-                }
+                Format::CdEvents => cdevents::encode(
+                    &self.controller,
+                    change,
+                    reads.stages,
+                    reads.stages_sent,
+                    self.unstable,
+                )
+                .into_iter()
+                .filter_map(|draft| {
+                    let id = self.id(&draft.key);
+                    cdevents::to_cloudevent(draft, id)
+                })
+                .map(Payload::Cloud)
+                .collect(),
                 Format::KubeSphere => kubesphere::encode(change, reads)
                     .into_iter()
                     .map(|mut draft| {

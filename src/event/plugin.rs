@@ -184,7 +184,7 @@ pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>)
                 subject: full_name(&job.path),
             }
         }
-        Change::BuildDeleted { .. } => return None,
+        Change::BuildDeleted { .. } | Change::Stage { .. } => return None,
         Change::Node(node) => {
             let offline_cause = (!node.online).then(|| offline_cause(node));
             let model = NodeModel {

@@ -430,7 +430,7 @@ pub struct RunDescription {
 }
 
 /// A pipeline stage.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stage {
     /// Flow node id.

@@ -44,6 +44,18 @@ pub enum Change {
     },
     /// A node's channel went up or down (`org.jenkinsci.node.online|offline`).
     Node(NodeSnapshot),
+    /// A stage of a running Pipeline build started or finished, as its `wfapi/describe` showed
+    /// it (read by the poller, at most once per scan interval and build: CDEvents task runs).
+    Stage {
+        /// Its job.
+        job: JobInfo,
+        /// The build.
+        build: BuildRef,
+        /// The stage as read.
+        stage: model::Stage,
+        /// Finished (else started).
+        finished: bool,
+    },
     /// A build the watcher was following (started, not yet finalized) is gone: deleted
     /// (KubeSphere's `run.deleted`; the plugin has no such event). Deletions of builds already
     /// finalized are not seen: that would take a read per build.
@@ -64,7 +76,8 @@ impl Change {
             Change::QueueEntered(item) | Change::QueueLeft { item, .. } => Some(&item.job),
             Change::Build { job, .. }
             | Change::Item { job, .. }
-            | Change::BuildDeleted { job, .. } => Some(&job.path),
+            | Change::BuildDeleted { job, .. }
+            | Change::Stage { job, .. } => Some(&job.path),
             Change::Node(_) => None,
         }
     }

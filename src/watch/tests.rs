@@ -209,6 +209,9 @@ impl Harness {
                 Change::Item { job, kind, .. } => {
                     format!("{}:{}", format!("{kind:?}").to_lowercase(), job.name)
                 }
+                Change::Stage { build, stage, .. } => {
+                    format!("stage:{}#{}", stage.name, build.number)
+                }
                 Change::BuildDeleted { job, id, .. } => {
                     format!("deleted:{}#{}", job.name, id.number)
                 }
