@@ -14,7 +14,7 @@ use crate::event::{Encoder, Format, Outgoing, Reads};
 use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Stage};
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
-use crate::telemetry::{self, Telemetry};
+use crate::telemetry::{self, ControllerMetrics, Telemetry};
 use crate::watch::{self, Change, Fetched, ItemKind, Note, Observation, Phase, Scan, State};
 
 /// The class of Pipeline jobs, whose runs have stages.
@@ -45,7 +45,7 @@ pub struct Poller {
     folder_depth: usize,
     scan_interval: Duration,
     last_scan: Option<i64>,
-    telemetry: Arc<Telemetry>,
+    telemetry: ControllerMetrics,
     version: Option<String>,
     /// Classes of jobs' parents (folders, multibranch projects), read once each.
     parent_classes: std::collections::HashMap<JobPath, Option<String>>,
@@ -71,6 +71,7 @@ impl Poller {
         scan_interval: Duration,
         telemetry: Arc<Telemetry>,
     ) -> Poller {
+        let name = encoder.name.clone();
         Poller {
             client,
             state,
@@ -78,7 +79,10 @@ impl Poller {
             folder_depth,
             scan_interval,
             last_scan: None,
-            telemetry,
+            telemetry: ControllerMetrics {
+                telemetry,
+                controller: name,
+            },
             version: None,
             parent_classes: Default::default(),
             stages_sent: Default::default(),
@@ -219,11 +223,13 @@ impl Poller {
                 let r = c.get_text(&format!("{p}config.xml")).await;
                 match &r {
                     Ok((_, meta)) => telemetry::JenkinsResponse {
+                        controller: &t.controller,
                         endpoint: "config",
                         bytes: meta.bytes,
                     }
                     .emit(t),
                     Err(error) => telemetry::JenkinsRequestFailed {
+                        controller: &t.controller,
                         endpoint: "config",
                         error,
                     }
@@ -447,7 +453,7 @@ impl Poller {
 
 async fn fetch<T: serde::de::DeserializeOwned>(
     client: &Client,
-    t: &Telemetry,
+    t: &ControllerMetrics,
     endpoint: &'static str,
     path: &str,
     tree: Option<&str>,
@@ -455,11 +461,17 @@ async fn fetch<T: serde::de::DeserializeOwned>(
     let result = client.get_json::<T>(path, tree).await;
     match &result {
         Ok((_, meta)) => telemetry::JenkinsResponse {
+            controller: &t.controller,
             endpoint,
             bytes: meta.bytes,
         }
         .emit(t),
-        Err(error) => telemetry::JenkinsRequestFailed { endpoint, error }.emit(t),
+        Err(error) => telemetry::JenkinsRequestFailed {
+            controller: &t.controller,
+            endpoint,
+            error,
+        }
+        .emit(t),
     }
     result
 }
@@ -467,7 +479,7 @@ async fn fetch<T: serde::de::DeserializeOwned>(
 /// Reads one JSON object per key, [`READ_CONCURRENCY`] at a time, results in key order.
 async fn read_all<K: Clone, T: serde::de::DeserializeOwned>(
     client: &Client,
-    t: &Telemetry,
+    t: &ControllerMetrics,
     keys: Vec<K>,
     endpoint: &'static str,
     tree: Option<&str>,

@@ -12,11 +12,13 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
+    controller: String,
     endpoint: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
+    controller: String,
     endpoint: &'static str,
     error_type: &'static str,
 }
@@ -175,17 +177,20 @@ impl Telemetry {
 }
 
 /// A request to Jenkins answered.
-pub struct JenkinsResponse {
-    /// `queue`, `computer`, `jobs`, `build`, `queue_item`, `job`, `config`, `who_am_i`.
+pub struct JenkinsResponse<'a> {
+    /// The controller's name.
+    pub controller: &'a str,
+    /// `queue`, `computer`, `jobs`, `build`, `queue_item`, `job`, `config`, `wfapi`.
     pub endpoint: &'static str,
     /// Body bytes.
     pub bytes: usize,
 }
 
-impl JenkinsResponse {
+impl JenkinsResponse<'_> {
     /// Counts it.
     pub fn emit(self, t: &Telemetry) {
         let l = EndpointLabels {
+            controller: self.controller.to_string(),
             endpoint: self.endpoint,
         };
         t.requests.get_or_create(&l).inc();
@@ -195,6 +200,8 @@ impl JenkinsResponse {
 
 /// A request to Jenkins failed.
 pub struct JenkinsRequestFailed<'a> {
+    /// The controller's name.
+    pub controller: &'a str,
     /// Endpoint label.
     pub endpoint: &'static str,
     /// The error.
@@ -206,15 +213,35 @@ impl JenkinsRequestFailed<'_> {
     pub fn emit(self, t: &Telemetry) {
         t.requests
             .get_or_create(&EndpointLabels {
+                controller: self.controller.to_string(),
                 endpoint: self.endpoint,
             })
             .inc();
         t.poll_errors
             .get_or_create(&ErrorLabels {
+                controller: self.controller.to_string(),
                 endpoint: self.endpoint,
                 error_type: self.error.kind(),
             })
             .inc();
+    }
+}
+
+/// The metrics as one controller's poller records them: Jenkins requests, bytes and errors
+/// carry its name as the `controller` label.
+#[derive(Debug, Clone)]
+pub struct ControllerMetrics {
+    /// The process's metrics.
+    pub telemetry: std::sync::Arc<Telemetry>,
+    /// The controller's name.
+    pub controller: String,
+}
+
+impl std::ops::Deref for ControllerMetrics {
+    type Target = Telemetry;
+
+    fn deref(&self) -> &Telemetry {
+        &self.telemetry
     }
 }
 

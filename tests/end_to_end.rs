@@ -642,7 +642,7 @@ mod delivery {
         let (_, metrics) = shim.get("/metrics").await;
         assert!(
             metrics.contains(
-                "jenkins_errors_total{endpoint=\"queue\",error_type=\"malformed_body\"} 5"
+                "jenkins_errors_total{controller=\"127.0.0.1\",endpoint=\"queue\",error_type=\"malformed_body\"} 5"
             ),
             "{metrics}"
         );
