@@ -1285,6 +1285,17 @@ poll-interval = "200ms"
             body.starts_with("not ready: no successful poll of Jenkins b"),
             "{body}"
         );
+        let metrics = reqwest::get(format!("http://{health}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("jenkins_errors_total{controller=\"b\",endpoint=\"queue\",error_type=\"unauthorized\"}"),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("controller=\"a\",endpoint=\"queue\",error_type"));
         token.cancel();
         run.await.unwrap().unwrap();
     }
