@@ -1314,19 +1314,7 @@ mod cdevents_stages {
         let mut opts = options(&mock, vec![rx.url()]);
         opts.sink_format = Some("cdevents".into());
         let shim = Shim::start(opts).await;
-        let n = {
-            let mut w = mock.world();
-            let id = w
-                .enqueue(
-                    "app",
-                    Enqueue {
-                        quiet_ms: Some(0),
-                        ..Enqueue::default()
-                    },
-                )
-                .unwrap();
-            w.start(id).unwrap()
-        };
+        let n = util::start_build(&mock, "app");
         rx.wait_for("the Build stage's start while running", |r| {
             r.iter()
                 .any(|r| r.ty() == "dev.cdevents.taskrun.started.0.3.0")

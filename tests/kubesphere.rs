@@ -412,19 +412,7 @@ async fn a_running_build_deleted_gives_run_deleted() {
     mock.world().create("ns/p", Kind::Pipeline).unwrap();
     let rx = Receiver::start().await;
     let shim = Shim::start(kubesphere_options(&mock, &rx)).await;
-    let n = {
-        let mut w = mock.world();
-        let id = w
-            .enqueue(
-                "ns/p",
-                Enqueue {
-                    quiet_ms: Some(0),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        w.start(id).unwrap()
-    };
+    let n = util::start_build(&mock, "ns/p");
     rx.wait_for("run.started", |r| r.iter().any(|r| r.ty() == "run.started"))
         .await;
     mock.world().delete_build("ns/p", n).unwrap();

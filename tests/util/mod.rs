@@ -380,6 +380,13 @@ pub mod contract {
 
 /// Schedules, starts and finishes a build at once; returns its number.
 pub fn run_build(mock: &MockJenkins, job: &str, result: &str) -> u64 {
+    let n = start_build(mock, job);
+    mock.world().finish(job, n, result).unwrap();
+    n
+}
+
+/// Schedules and starts a build that keeps running; returns its number.
+pub fn start_build(mock: &MockJenkins, job: &str) -> u64 {
     let mut w = mock.world();
     let id = w
         .enqueue(
@@ -391,9 +398,7 @@ pub fn run_build(mock: &MockJenkins, job: &str, result: &str) -> u64 {
             },
         )
         .unwrap();
-    let n = w.start(id).unwrap();
-    w.finish(job, n, result).unwrap();
-    n
+    w.start(id).unwrap()
 }
 
 /// Lets a few poll intervals pass.
