@@ -60,8 +60,17 @@ impl Persistence {
         appended: &[Entry],
         outbox: &Outbox,
     ) -> Result<(), StoreError> {
-        let acked: Vec<(String, u64)> = self.sinks.iter().cloned().zip(outbox.cursors()).collect();
-        self.store.commit(controller, state, appended, &acked)
+        self.store
+            .commit(controller, state, appended, &self.acked(outbox))
+    }
+
+    /// Only how far each sink got (at shutdown, after the last deliveries).
+    fn commit_acks(&self, outbox: &Outbox) -> Result<(), StoreError> {
+        self.store.commit_acks(&self.acked(outbox))
+    }
+
+    fn acked(&self, outbox: &Outbox) -> Vec<(String, u64)> {
+        self.sinks.iter().cloned().zip(outbox.cursors()).collect()
     }
 }
 
@@ -272,7 +281,7 @@ pub async fn run(
     tracker.close();
     tracker.wait().await;
     if let Some(p) = &shared.persistence
-        && let Err(e) = p.store.commit_acks(&shared.acked())
+        && let Err(e) = p.commit_acks(&shared.outbox)
     {
         tracing::error!("saving state at shutdown failed: {e}");
     }
@@ -289,16 +298,6 @@ struct Shared {
     telemetry: Arc<Telemetry>,
     sinks: Vec<String>,
     append: tokio::sync::Mutex<()>,
-}
-
-impl Shared {
-    fn acked(&self) -> Vec<(String, u64)> {
-        self.sinks
-            .iter()
-            .cloned()
-            .zip(self.outbox.cursors())
-            .collect()
-    }
 }
 
 /// Polls one controller until `shutdown`: each tick's events are numbered, committed with the

@@ -61,7 +61,6 @@ pub struct Telemetry {
     latency: Family<SinkLabels, Histogram>,
     outbox: Gauge,
     last_poll: Gauge,
-    last_poll_ms: AtomicI64,
     outbox_full: Counter,
     outbox_full_logged_ms: AtomicI64,
 }
@@ -93,7 +92,6 @@ impl Telemetry {
             latency: Family::new_with_constructor(latency_histogram),
             outbox: Gauge::default(),
             last_poll: Gauge::default(),
-            last_poll_ms: AtomicI64::new(0),
             outbox_full: Counter::default(),
             outbox_full_logged_ms: AtomicI64::new(0),
             registry: Registry::default(),
@@ -168,11 +166,6 @@ impl Telemetry {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
-    }
-
-    /// Milliseconds since the epoch of the last successful poll (0 = never).
-    pub fn last_poll_ms(&self) -> i64 {
-        self.last_poll_ms.load(Ordering::Relaxed)
     }
 }
 
@@ -258,7 +251,6 @@ impl PollCompleted {
     pub fn emit(self, t: &Telemetry) {
         t.polls.inc();
         t.last_poll.set(self.now / 1000);
-        t.last_poll_ms.store(self.now, Ordering::Relaxed);
         if self.events > 0 {
             tracing::debug!(events = self.events, "poll completed");
         }

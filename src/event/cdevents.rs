@@ -281,8 +281,7 @@ fn cdevent(
         Ok(source) => subject.with_source(source),
         Err(_) => subject,
     };
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms.max(0)) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at = super::datetime(at_ms);
     let event = CDEvent::from(subject)
         .with_timestamp(at)
         .with_custom_data(custom);

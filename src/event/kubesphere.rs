@@ -94,14 +94,14 @@ pub(super) fn encode(change: &Change, reads: &super::Reads<'_>) -> Vec<Draft> {
             // Without the build's own JSON (unreadable this tick), what the facts give.
             let mut data = reads.run.cloned().unwrap_or_else(|| {
                 serde_json::json!({
-                    "_class": Value::Null, "building": build.building, "duration": build.duration,
+                    "_class": run_class(job.class.as_deref()), "building": build.building, "duration": build.duration,
                     "fullDisplayName": format!("{} #{}", job.display_name, build.id.number),
                     "id": build.id.number.to_string(), "number": build.id.number,
                     "queueId": build.queue_id, "result": build.result, "timestamp": build.timestamp,
                 })
             });
             strip_urls(&mut data);
-            let data_type = data["_class"].as_str().unwrap_or(WORKFLOW_RUN).to_string();
+            let data_type = data["_class"].as_str().unwrap_or_default().to_string();
             if data_type == WORKFLOW_RUN {
                 enhance(&mut data, &job.path, &job.name, reads.parent_class);
             }
@@ -179,11 +179,7 @@ pub(super) fn encode(change: &Change, reads: &super::Reads<'_>) -> Vec<Draft> {
         }
         Change::BuildDeleted { job, id, at } => {
             // Nothing is left to read: the run as far as it is known.
-            let data_type = match job.class.as_deref() {
-                Some(WORKFLOW_JOB) => WORKFLOW_RUN,
-                Some("hudson.model.FreeStyleProject") => "hudson.model.FreeStyleBuild",
-                _ => "",
-            };
+            let data_type = run_class(job.class.as_deref());
             let mut data = serde_json::json!({
                 "_class": data_type, "executor": null,
                 "fullDisplayName": format!("{} #{}", job.display_name, id.number),
@@ -212,6 +208,16 @@ pub(super) fn encode(change: &Change, reads: &super::Reads<'_>) -> Vec<Draft> {
         | Change::QueueLeft { .. }
         | Change::Node(_)
         | Change::Stage { .. } => Vec::new(),
+    }
+}
+
+/// The class of a job's runs, for when the run itself cannot be read (`""` if unknown: then
+/// ks-devops, which acts on WorkflowRuns only, ignores the event).
+fn run_class(job_class: Option<&str>) -> &'static str {
+    match job_class {
+        Some(WORKFLOW_JOB) => WORKFLOW_RUN,
+        Some("hudson.model.FreeStyleProject") => "hudson.model.FreeStyleBuild",
+        _ => "",
     }
 }
 
@@ -269,8 +275,7 @@ fn as_running(data: &mut Value) {
 
 /// The plugin's time format, `yyyy-MM-dd'T'HH:mm:ss.SSSZ`, in UTC: `2022-02-06T05:48:15.307+0000`.
 pub fn time(ms: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms.max(0)) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at = super::datetime(ms);
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+0000"
     );

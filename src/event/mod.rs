@@ -169,6 +169,12 @@ pub struct Extras {
 /// The extension attribute carrying the controller URL (CloudEvents names: `[a-z0-9]{1,20}`).
 pub const JENKINS_URL_EXTENSION: &str = "jenkinsurl";
 
+/// Milliseconds since the epoch as a UTC date-time (the epoch itself for what cannot be one).
+fn datetime(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms.max(0)) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// The UUID namespace of event ids (a fixed random UUID: ids must never change).
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b1c_1a1e_8e0f_4f7a_9d3c_2a55_0e1f_7c42);
 

@@ -46,50 +46,45 @@ impl Claims {
         if memory.contains(&key) {
             return Ok(false);
         }
-        if let Some((db, path)) = &self.db {
-            let io = |e: &dyn std::fmt::Display| StoreError::Io {
-                path: path.clone(),
-                reason: e.to_string(),
-            };
-            let txn = db.begin_write().map_err(|e| io(&e))?;
-            let fresh = {
-                let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
-                let seen = table.get(key.as_str()).map_err(|e| io(&e))?.is_some();
-                if !seen {
-                    table.insert(key.as_str(), now_ms).map_err(|e| io(&e))?;
-                }
-                !seen
-            };
-            txn.commit().map_err(|e| io(&e))?;
-            if !fresh {
-                memory.insert(key);
-                return Ok(false);
+        let fresh = self.write(|table| {
+            let seen = table.get(key.as_str())?.is_some();
+            if !seen {
+                table.insert(key.as_str(), now_ms)?;
             }
-        }
+            Ok(!seen)
+        })?;
         memory.insert(key);
-        Ok(true)
+        Ok(fresh.unwrap_or(true))
     }
-}
 
-impl Claims {
     /// Gives a claim back: the event provably never reached the sink (no connection was made,
     /// or the sink answered with an error), so it may be sent again, after a restart too.
     pub fn release(&self, sink: &str, id: &str) -> Result<(), StoreError> {
         let key = format!("{sink}|{id}");
         self.memory.lock().expect("claims lock").remove(&key);
-        if let Some((db, path)) = &self.db {
-            let io = |e: &dyn std::fmt::Display| StoreError::Io {
-                path: path.clone(),
-                reason: e.to_string(),
-            };
-            let txn = db.begin_write().map_err(|e| io(&e))?;
-            txn.open_table(CLAIMS)
-                .map_err(|e| io(&e))?
-                .remove(key.as_str())
-                .map_err(|e| io(&e))?;
-            txn.commit().map_err(|e| io(&e))?;
-        }
+        self.write(|table| table.remove(key.as_str()).map(drop))?;
         Ok(())
+    }
+
+    /// One committed change to the claims table; `None` without a store.
+    fn write<R>(
+        &self,
+        change: impl FnOnce(&mut redb::Table<&str, i64>) -> Result<R, redb::StorageError>,
+    ) -> Result<Option<R>, StoreError> {
+        let Some((db, path)) = &self.db else {
+            return Ok(None);
+        };
+        let io = |e: &dyn std::fmt::Display| StoreError::Io {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let txn = db.begin_write().map_err(|e| io(&e))?;
+        let result = {
+            let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
+            change(&mut table).map_err(|e| io(&e))?
+        };
+        txn.commit().map_err(|e| io(&e))?;
+        Ok(Some(result))
     }
 }
 
