@@ -269,3 +269,54 @@ async fn the_configuration_reference_lists_exactly_the_options_of_run() {
         );
     }
 }
+
+/// The demo with text logs, its standard error a pipe (as for a file or `kubectl logs`).
+async fn demo_logs(env: &[(&str, &str)]) -> String {
+    let out = shim(
+        &["demo", "--duration", "1s", "--listen", "127.0.0.1:0"],
+        env,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    text(&out).1
+}
+
+#[tokio::test]
+async fn text_logs_into_a_pipe_or_file_carry_no_colour_codes() {
+    let stderr = demo_logs(&[]).await;
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "ANSI escapes in piped logs: {stderr:?}"
+    );
+}
+
+#[tokio::test]
+async fn text_logs_on_a_terminal_are_coloured_unless_no_color_is_set() {
+    // `script` (util-linux, in every Debian) gives the demo a pseudo-terminal.
+    let on_tty = |no_color: Option<&str>| {
+        let mut cmd = std::process::Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{SHIM} demo --duration 1s --listen 127.0.0.1:0 >/dev/null"),
+            "/dev/null",
+        ])
+        .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().expect("script runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(on_tty(None).contains("\x1b["), "a terminal gets colours");
+    assert!(
+        on_tty(Some("")).contains("\x1b["),
+        "an empty NO_COLOR is ignored"
+    );
+    let plain = on_tty(Some("1"));
+    assert!(
+        plain.contains("INFO") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
+}

@@ -3,21 +3,24 @@
 //! the examples pointing at each other (tests/deploy/check_deploy.py); and every config.toml
 //! under deploy/ loads with the shim's own config loader.
 //!
-//! Needs `kubectl` and `pip install -r tests/deploy/requirements.txt` (`.ci/run` installs them).
+//! kubectl, hadolint and kubernetes-validate come from the project's virtualenv (`cargo xtask
+//! test`).
+
+mod util;
 
 use jenkins_event_shim::config::Options;
 
 #[test]
 fn dockerfile_and_manifests_pass_hadolint_kustomize_and_the_kubernetes_schemas() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/deploy/check_deploy.py");
-    let out = std::process::Command::new("python3")
+    let out = util::test_env::python()
         .arg(script)
         .output()
-        .expect("python3 runs");
+        .expect("the virtualenv's python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "deploy checks failed (kubectl, and pip install -r tests/deploy/requirements.txt?)\n{stdout}\n{}",
+        "deploy checks failed\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("all deploy checks passed"));

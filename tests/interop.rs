@@ -5,8 +5,7 @@
 //!
 //! The JavaScript SDK (`cloudevents` 10 on npm, `HTTP.toEvent`) does the same in all three modes.
 //!
-//! Needs `python3` with `pip install -r tests/interop/requirements.txt` and `node` with
-//! `npm ci --prefix tests/interop/js` (`.ci/run` installs both).
+//! Both come from `cargo xtask test`'s set-up (the project's virtualenv, `npm ci`).
 
 mod util;
 
@@ -54,18 +53,22 @@ struct ExternalReceiver {
 }
 
 impl ExternalReceiver {
-    async fn start(program: &str, script: &str, install: &str) -> ExternalReceiver {
+    async fn start(program: std::process::Command, script: &str) -> ExternalReceiver {
         let script = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
-        let mut child = tokio::process::Command::new(program)
+        let name = program.get_program().to_string_lossy().into_owned();
+        let mut child = tokio::process::Command::from(program)
             .arg(&script)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{program} is needed for the interop tests: {e}"));
+            .unwrap_or_else(|e| panic!("{name} is needed for the interop tests: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = stdout.next_line().await.unwrap().unwrap_or_default();
         let port: u16 = first.trim().parse().unwrap_or_else(|_| {
-            panic!("the {program} receiver did not start ({first:?}); run: {install}")
+            panic!(
+                "the {name} receiver did not start ({first:?}): {}",
+                util::test_env::SET_UP
+            )
         });
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
@@ -111,22 +114,14 @@ async fn every_type(mock: &mock_jenkins::MockJenkins) {
 
 /// The Python SDK (2.x core HTTP binding).
 async fn python() -> ExternalReceiver {
-    ExternalReceiver::start(
-        "python3",
-        "cloudevents_receiver.py",
-        "pip install -r tests/interop/requirements.txt",
-    )
-    .await
+    ExternalReceiver::start(util::test_env::python(), "cloudevents_receiver.py").await
 }
 
 /// The JavaScript SDK (`cloudevents` 10 on npm, `HTTP.toEvent`).
 async fn javascript() -> ExternalReceiver {
-    ExternalReceiver::start(
-        "node",
-        "js/receiver.mjs",
-        "npm ci --prefix tests/interop/js",
-    )
-    .await
+    let dir = util::test_env::root().join("tests/interop/js");
+    let node = std::process::Command::new(util::test_env::node_for(&dir));
+    ExternalReceiver::start(node, "js/receiver.mjs").await
 }
 
 async fn sdk_parses_every_type(python: ExternalReceiver, mode: &str) {

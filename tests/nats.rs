@@ -52,11 +52,7 @@ impl NatsServer {
 
     async fn launch(&mut self) {
         std::fs::create_dir_all(&self.dir).unwrap();
-        // Debian installs it in /usr/sbin, which is not on every user's PATH.
-        let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("nats-server");
+        let program = util::test_env::tool("nats-server", "nats-server");
         let mut cmd = tokio::process::Command::new(program);
         cmd.args([
             "-js",
@@ -73,9 +69,7 @@ impl NatsServer {
         if let Some((user, pass)) = self.user {
             cmd.args(["--user", user, "--pass", pass]);
         }
-        let child = cmd.spawn().expect(
-            "nats-server is not installed: `apt-get install nats-server` (.ci/run does this)",
-        );
+        let child = cmd.spawn().expect("nats-server starts");
         self.child = Some(child);
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
@@ -204,7 +198,7 @@ async fn a_build_is_published_as_structured_cloudevents_with_the_event_id_as_mes
     let (_, _, finished) = &got[4];
     assert_eq!(finished["data"]["build"]["status"], "SUCCESS");
     // The Python SDK's JSON event format reads the payload as it is.
-    let mut python = std::process::Command::new("python3")
+    let mut python = util::test_env::python()
         .args([
             "-c",
             "import sys\nfrom cloudevents.core.formats.json import JSONFormat\ne = JSONFormat().read(None, sys.stdin.buffer.read())\nprint(e.get_attributes()['type'], e.get_data()['build']['status'])",
@@ -212,7 +206,7 @@ async fn a_build_is_published_as_structured_cloudevents_with_the_event_id_as_mes
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("python3 with `pip install -r tests/interop/requirements.txt`");
+        .expect("the virtualenv's python3 runs");
     use std::io::Write;
     python
         .stdin

@@ -19,8 +19,9 @@ use util::{Receiver, Shim, jenkins as mock_jenkins_start, options};
 fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let program = util::test_env::tool("openssl", "openssl");
     let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
+        let status = std::process::Command::new(&program)
             .args(args)
             .stderr(std::process::Stdio::null())
             .status()

@@ -12,6 +12,9 @@
 //!   cargo build --release --workspace --bins && target/release/bench
 //!   target/release/bench --quick        # the small configuration CI runs
 
+#[path = "../../tests/util/test_env.rs"]
+mod test_env;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -315,8 +318,16 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
 async fn measure_naive(cli: &Cli, jobs: usize) -> Option<Row> {
     let (mock, names, rx, inbox) = scene(jobs).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/naive_poller.py");
+    // python-jenkins lives in the project's virtualenv (`cargo xtask test` makes it).
+    let python = match test_env::try_python() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("naive poller not measured: {e}");
+            return None;
+        }
+    };
     let run = |seconds: u64| {
-        tokio::process::Command::new("python3")
+        tokio::process::Command::new(&python)
             .args([
                 script,
                 &mock.url(),

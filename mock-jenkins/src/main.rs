@@ -1,5 +1,6 @@
 //! `mock-jenkins`: the mock Jenkins as its own process.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use clap::Parser;
@@ -53,8 +54,12 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Colours only at a terminal, and not under NO_COLOR (no-color.org).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_ansi(colour)
         .init();
     let cli = Cli::parse();
     let users = cli

@@ -1,6 +1,6 @@
 //! The JSON Jenkins would serve for each object, rendered only as far as `tree=`/`depth=` ask.
 //!
-//! Shapes follow `shared/fixtures/jenkins/` and the configured version: `_class` from 2.2 and
+//! Shapes follow `tests/fixtures/jenkins/` and the configured version: `_class` from 2.2 and
 //! only where the runtime class differs from the declared one, `inProgress` on builds from
 //! 2.369, the built-in node's name from 2.307.
 

@@ -18,7 +18,7 @@ async fn get(m: &MockJenkins, path: &str) -> Value {
 
 fn fixture(name: &str) -> Value {
     let path = format!(
-        "{}/../../shared/fixtures/jenkins/{name}",
+        "{}/../tests/fixtures/jenkins/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))

@@ -2,7 +2,10 @@
 //! binary: they create jobs and folders, trigger builds, read queue items, builds and nodes,
 //! stop and cancel, and get what Jenkins would give them.
 //!
-//! Needs `python3` with `pip install -r mock-jenkins/tests/clients/requirements.txt`.
+//! The clients come from the project's virtualenv (`cargo xtask test`).
+
+#[path = "../../tests/util/test_env.rs"]
+mod test_env;
 
 use std::process::Stdio;
 
@@ -41,16 +44,16 @@ async fn clients_work_against(version: &str) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/check_clients.py"
     );
-    let out = tokio::process::Command::new("python3")
+    let out = tokio::process::Command::from(test_env::python())
         .args([script, &url, "alice", "11a2b3c4d5", version])
         .output()
         .await
-        .expect("python3 runs");
+        .expect("the virtualenv's python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "client checks failed (pip install -r mock-jenkins/tests/clients/requirements.txt?)\n{stdout}\n{stderr}"
+        "client checks failed\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all client checks passed"), "{stdout}");
     assert!(

@@ -452,12 +452,12 @@ pub struct Stage {
 
 #[cfg(test)]
 mod tests {
-    //! Every recorded response in `shared/fixtures/jenkins/` parses, with the facts we rely on.
+    //! Every recorded response in `tests/fixtures/jenkins/` parses, with the facts we rely on.
     use super::*;
 
     fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
         let path = format!(
-            "{}/../shared/fixtures/jenkins/{name}",
+            "{}/tests/fixtures/jenkins/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

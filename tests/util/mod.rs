@@ -2,6 +2,8 @@
 //! HTTP receiver that records every request byte for byte.
 #![allow(dead_code)]
 
+pub mod test_env;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
