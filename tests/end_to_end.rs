@@ -280,6 +280,47 @@ mod queue {
     }
 
     #[tokio::test]
+    async fn multibranch_indexing_is_queued_and_left_like_the_plugin_reports_it_never_as_a_job() {
+        let mock = jenkins(Settings::default()).await;
+        let folders: Vec<String> = (1..=6).map(|i| format!("repo{i}")).collect();
+        for f in &folders {
+            let mut w = mock.world();
+            w.create(f, Kind::Multibranch).unwrap();
+            w.item_mut(f).unwrap().plan.duration_ms = 1_500;
+        }
+        let rx = Receiver::start().await;
+        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        shim.wait_ready().await;
+        // "Scan Multibranch Pipeline Now": ComputedFolder.doBuild. Beyond five, cloudbees-folder
+        // throttles the rest ("At maximum indexing capacity").
+        for f in &folders {
+            assert_eq!(
+                util::jenkins_post(&mock, &format!("job/{f}/build")).await,
+                201
+            );
+        }
+        util::eventually("one indexing throttled", || {
+            let w = mock.world();
+            w.queue
+                .values()
+                .any(|q| w.blocked_reason(q).as_deref() == Some("At maximum indexing capacity"))
+        })
+        .await;
+        rx.wait_for("entered and left for each", |r| r.len() >= 12)
+            .await;
+        tokio::time::sleep(Duration::from_millis(2_000)).await; // a scan, then nothing more
+        for f in &folders {
+            assert_eq!(
+                rx.types_for(&format!("job/{f}")),
+                ["queue.entered_waiting", "queue.left"],
+                "{f}"
+            );
+        }
+        assert_eq!(rx.received().len(), 12, "no job.created for a folder");
+        shim.stop().await;
+    }
+
+    #[tokio::test]
     async fn item_that_came_and_went_between_polls_is_recovered_from_its_build() {
         let mock = jenkins(Settings::default()).await;
         mock.world().create("app", Kind::Freestyle).unwrap();

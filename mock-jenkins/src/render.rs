@@ -8,7 +8,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 use crate::tree::{Malformed, Sel, apply_range};
-use crate::world::{Build, Item, Kind, LeftItem, Phase, QueueEntry, World};
+use crate::world::{Build, Item, Kind, LeftItem, Phase, QueueEntry, QueueTask, World};
 
 /// Characters Jenkins' `Util.rawEncode` leaves as they are in a URL path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -377,16 +377,30 @@ fn prune(value: Value, sel: Sel) -> Value {
     }
 }
 
+/// workflow-durable-task-step's `ExecutorStepExecution.PlaceholderTask`.
+const PLACEHOLDER_TASK: &str =
+    "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask";
+
+/// What a multibranch project's indexing runs: branch-api's `MultiBranchProject.BranchIndexing`,
+/// a cloudbees-folder `FolderComputation`. It is an `Actionable` bean: it exports no `url` and no
+/// `number`.
+const BRANCH_INDEXING: &str = "jenkins.branch.MultiBranchProject$BranchIndexing";
+
 /// The task of a queue item.
 fn task(world: &World, q: &QueueEntry, sel: Sel) -> R {
-    if q.placeholder_for.is_some() {
-        // A node{} placeholder exports nothing but its class.
-        return Obj::new(
-            sel,
-            Some("org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask"),
-            world,
-        )
-        .done();
+    if let QueueTask::NodeBlock(number) = q.task {
+        // ExecutorStepExecution.PlaceholderTask exports `name` (= its display name, "part of
+        // <run full display name>") and `url`, the run's *relative* URL (`Run.getUrl()`); its
+        // `getDisplayName()` is not exported.
+        let Some(i) = world.items.get(&q.job) else {
+            return Ok(Value::Null);
+        };
+        let run = format!("{} #{number}", full_display_name(world, i));
+        let url = relative_url(world, &format!("{}{number}/", item_url(world, &q.job)));
+        return Obj::new(sel, Some(PLACEHOLDER_TASK), world)
+            .put("name", true, || format!("part of {run}").into())
+            .put("url", true, || url.clone().into())
+            .done();
     }
     match world.items.get(&q.job) {
         Some(i) => {
@@ -454,11 +468,15 @@ pub fn queue_item(world: &World, q: &QueueEntry, left: Option<&LeftItem>, sel: S
             o.put("cancelled", false, || l.cancelled.into());
             o.nested("executable", false, |s| {
                 match (l.build, world.items.get(&l.entry.job)) {
-                    (Some(n), Some(i)) if l.entry.placeholder_for.is_none() => {
-                        match i.builds.get(&n) {
-                            Some(b) => build(world, i, b, s),
-                            None => Ok(Value::Null),
+                    (Some(n), Some(i)) => match (l.entry.task, i.builds.get(&n)) {
+                        (QueueTask::NodeBlock(_), Some(_)) => {
+                            placeholder_executable(world, i, n, s)
                         }
+                        (_, Some(b)) => build(world, i, b, s),
+                        (_, None) => Ok(Value::Null),
+                    },
+                    (None, _) if l.entry.task == QueueTask::Indexing && !l.cancelled => {
+                        Obj::new(s, Some(BRANCH_INDEXING), world).done()
                     }
                     _ => Ok(Value::Null),
                 }
@@ -544,13 +562,17 @@ pub fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
                 if world
                     .left
                     .values()
-                    .any(|l| l.entry.placeholder_for.as_ref() == Some(&(job.clone(), *number)))
+                    .any(|l| l.entry.job == *job && l.entry.task == QueueTask::NodeBlock(*number))
                 {
                     regular.push(json!({"placeholder": [job, number]}));
                 }
             } else {
                 regular.push(json!({"build": [job, number]}));
             }
+        }
+        // Queue.FlyweightTask: folder computations run on one-off executors.
+        for (job, _) in world.indexing.values() {
+            one_off.push(json!({"indexing": [job, 0]}));
         }
     }
     let executors = node.executors.max(regular.len());
@@ -624,26 +646,61 @@ fn executor(world: &World, number: i64, slot: Option<Value>, one_off: bool, sel:
     let idle = slot.is_none();
     Obj::new(sel, class, world)
         .nested("currentExecutable", false, |s| {
-            let Some(slot) = &slot else { return Ok(Value::Null) };
-            let (key, target) = slot.as_object().and_then(|m| m.iter().next()).expect("slot is a one-key object");
+            let Some(slot) = &slot else {
+                return Ok(Value::Null);
+            };
+            let (key, target) = slot
+                .as_object()
+                .and_then(|m| m.iter().next())
+                .expect("slot is a one-key object");
             let job = target[0].as_str().unwrap_or_default();
             let number = target[1].as_u64().unwrap_or_default();
-            let Some(item) = world.items.get(job) else { return Ok(Value::Null) };
-            let Some(b) = item.builds.get(&number) else { return Ok(Value::Null) };
+            if key == "indexing" {
+                return Obj::new(s, Some(BRANCH_INDEXING), world).done();
+            }
+            let Some(item) = world.items.get(job) else {
+                return Ok(Value::Null);
+            };
+            let Some(b) = item.builds.get(&number) else {
+                return Ok(Value::Null);
+            };
             if key == "placeholder" {
-                let url = format!("{}{}/", item_url(world, job), number);
-                return Obj::new(s, Some("org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask$PlaceholderExecutable"), world)
-                    .put("number", false, || Value::Null)
-                    .put("url", true, || url.clone().into())
-                    .done();
+                return placeholder_executable(world, item, number, s);
             }
             build(world, item, b, s)
         })?
         .put("idle", false, || idle.into())
         .put("likelyStuck", false, || false.into())
         .put("number", false, || number.into())
-        .put("progress", false, || if idle { (-1).into() } else { 50.into() })
+        .put("progress", false, || {
+            if idle { (-1).into() } else { 50.into() }
+        })
         .done()
+}
+
+/// `ExecutorStepExecution.PlaceholderTask.PlaceholderExecutable`: the run's `number` and, as
+/// `url`, its absolute URL (`getAbsoluteUrl`, exported under that name).
+fn placeholder_executable(world: &World, item: &Item, number: u64, sel: Sel) -> R {
+    let url = format!("{}{number}/", item_url(world, &item.full_name));
+    Obj::new(
+        sel,
+        Some(&format!("{PLACEHOLDER_TASK}$PlaceholderExecutable")),
+        world,
+    )
+    .put("displayName", false, || {
+        format!("part of {} #{number}", full_display_name(world, item)).into()
+    })
+    .put("number", true, || number.into())
+    .put("url", true, || url.clone().into())
+    .done()
+}
+
+/// A URL relative to the root URL, as `Item.getUrl()` and `Run.getUrl()` give it.
+fn relative_url(world: &World, absolute: &str) -> String {
+    absolute
+        .strip_prefix(&world.root_url)
+        .unwrap_or(absolute)
+        .to_string()
 }
 
 /// `/whoAmI/api/json`.

@@ -12,6 +12,9 @@ use serde_json::Value;
 /// Jenkins keeps left queue items this long (`Queue.leftItems`, `expireAfterWrite`).
 pub const LEFT_ITEM_TTL_MS: i64 = 5 * 60 * 1000;
 
+/// Folder computations allowed at once (`ThrottleComputationQueueTaskDispatcher.LIMIT`).
+pub const MAX_CONCURRENT_INDEXING: usize = 5;
+
 /// How long a pipeline's `node{}` placeholder waits in the queue before it gets an executor.
 pub const PLACEHOLDER_WAIT_MS: i64 = 400;
 
@@ -188,8 +191,22 @@ pub struct QueueEntry {
     pub params: Vec<(String, String)>,
     /// Start by itself when due (with this plan); `None` = only when told.
     pub plan: Option<Plan>,
-    /// A pipeline `node{}` placeholder for this run.
-    pub placeholder_for: Option<(String, u64)>,
+    /// What the queue item will run.
+    pub task: QueueTask,
+}
+
+/// A queue item's task: Jenkins queues more than jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueTask {
+    /// A build of the job `QueueEntry::job`.
+    Build,
+    /// A Pipeline `node {}` block of run #N of `QueueEntry::job` waiting for an executor:
+    /// workflow-durable-task-step's `ExecutorStepExecution.PlaceholderTask`.
+    NodeBlock(u64),
+    /// Branch indexing of the multibranch project `QueueEntry::job`: cloudbees-folder's
+    /// `ComputedFolder` is itself a `Queue.FlyweightTask`, and what runs is a
+    /// `FolderComputation` (branch-api's `MultiBranchProject.BranchIndexing`).
+    Indexing,
 }
 
 /// A left queue item.
@@ -308,6 +325,8 @@ pub struct World {
     pub left: BTreeMap<u64, LeftItem>,
     /// Next queue id.
     pub next_queue_id: u64,
+    /// Folder computations running (queue id → job, planned end in ms), on one-off executors.
+    pub indexing: BTreeMap<u64, (String, i64)>,
     /// Nodes, built-in first.
     pub nodes: Vec<Node>,
     /// Injected faults.
@@ -348,6 +367,7 @@ impl World {
             queue: BTreeMap::new(),
             left: BTreeMap::new(),
             next_queue_id: 1,
+            indexing: BTreeMap::new(),
             nodes: vec![Node {
                 name: String::new(),
                 offline: false,
@@ -474,10 +494,20 @@ impl World {
     pub fn enqueue(&mut self, job: &str, opts: Enqueue) -> Result<u64, WorldError> {
         let now = now_ms();
         let item = self.item_mut(job)?;
-        if item.kind.is_container() || item.disabled {
-            return Err(WorldError::Invalid(format!("{job} is not buildable")));
-        }
-        let quiet = opts.quiet_ms.unwrap_or(item.quiet_period_ms);
+        // `ComputedFolder.scheduleBuild2` queues an indexing with no quiet period; a plain
+        // folder is no `BuildableItem` at all.
+        let task = match item.kind {
+            Kind::Multibranch => QueueTask::Indexing,
+            Kind::Folder => return Err(WorldError::Invalid(format!("{job} is not buildable"))),
+            _ if item.disabled => {
+                return Err(WorldError::Invalid(format!("{job} is not buildable")));
+            }
+            _ => QueueTask::Build,
+        };
+        let quiet = match task {
+            QueueTask::Indexing => opts.quiet_ms.unwrap_or(0),
+            _ => opts.quiet_ms.unwrap_or(item.quiet_period_ms),
+        };
         let causes = vec![match &opts.user {
             Some(user) => serde_json::json!({"_class": "hudson.model.Cause$UserIdCause",
                 "shortDescription": format!("Started by user {user}"), "userId": user, "userName": user}),
@@ -496,7 +526,7 @@ impl World {
                 causes,
                 params: opts.params,
                 plan: opts.plan,
-                placeholder_for: None,
+                task,
             },
         );
         Ok(id)
@@ -521,10 +551,23 @@ impl World {
     pub fn start(&mut self, id: u64) -> Result<u64, WorldError> {
         let entry = self.queue.remove(&id).ok_or(WorldError::NoQueueItem(id))?;
         let now = now_ms();
-        if let Some((run_job, run)) = &entry.placeholder_for {
+        if entry.task == QueueTask::Indexing {
+            // A FolderComputation runs on a one-off executor; there is no build and no number.
+            let ends = now + entry.plan.as_ref().map_or(0, |p| p.duration_ms);
+            self.indexing.insert(id, (entry.job.clone(), ends));
+            self.left.insert(
+                id,
+                LeftItem {
+                    entry,
+                    cancelled: false,
+                    build: None,
+                    left_at: now,
+                },
+            );
+            return Ok(0);
+        }
+        if let QueueTask::NodeBlock(number) = entry.task {
             // A node{} block got an executor: it runs on the built-in node as part of its run.
-            let number = *run;
-            let _ = run_job;
             self.left.insert(
                 id,
                 LeftItem {
@@ -585,7 +628,7 @@ impl World {
                         duration_ms: 0,
                         result: String::new(),
                     }),
-                    placeholder_for: Some((job, number)),
+                    task: QueueTask::NodeBlock(number),
                 },
             );
         }
@@ -611,7 +654,7 @@ impl World {
         self.build_mut(job, number)?.phase = Phase::Done;
         self.running.remove(&(job.to_string(), number));
         self.queue
-            .retain(|_, q| q.placeholder_for.as_ref() != Some(&(job.to_string(), number)));
+            .retain(|_, q| !(q.job == job && q.task == QueueTask::NodeBlock(number)));
         if let Some(keep) = self.settings.max_builds_per_job {
             let item = self.item_mut(job)?;
             while item.builds.len() > keep {
@@ -684,6 +727,7 @@ impl World {
         self.restarts += 1;
         self.new_session();
         self.left.clear();
+        self.indexing.clear();
         let now = now_ms();
         for item in self.items.values_mut() {
             if item.kind == Kind::Pipeline {
@@ -707,7 +751,7 @@ impl World {
         for left in self.left.values_mut() {
             if !left.cancelled
                 && left.build.is_none()
-                && left.entry.placeholder_for.is_none()
+                && left.entry.task == QueueTask::Build
                 && now - left.left_at >= race
             {
                 // Attach the build created at start (its number was recorded on the build).
@@ -719,6 +763,7 @@ impl World {
             }
         }
         self.left.retain(|_, l| now - l.left_at < LEFT_ITEM_TTL_MS);
+        self.indexing.retain(|_, (_, ends)| *ends > now);
         let due: Vec<u64> = self
             .queue
             .values()
@@ -726,7 +771,11 @@ impl World {
             .map(|q| q.id)
             .collect();
         for id in due {
-            let _ = self.start(id);
+            // Queue.maintain asks the dispatchers again for each item: one started a moment
+            // ago may block the next (same non-concurrent job, indexing capacity).
+            if self.queue.get(&id).is_some_and(|q| !self.blocked(q)) {
+                let _ = self.start(id);
+            }
         }
         let post = self.settings.post_production_ms;
         let mut ends = Vec::new();
@@ -758,8 +807,16 @@ impl World {
     /// Why a queue item cannot start yet, if it cannot.
     pub fn blocked_reason(&self, q: &QueueEntry) -> Option<String> {
         let item = self.items.get(&q.job)?;
-        if q.placeholder_for.is_some() || item.concurrent {
-            return None;
+        match q.task {
+            QueueTask::NodeBlock(_) => return None,
+            // cloudbees-folder's ThrottleComputationQueueTaskDispatcher: at most LIMIT (5)
+            // computations at once, the others blocked with its message.
+            QueueTask::Indexing => {
+                return (self.indexing.len() >= MAX_CONCURRENT_INDEXING)
+                    .then(|| "At maximum indexing capacity".to_string());
+            }
+            QueueTask::Build if item.concurrent => return None,
+            QueueTask::Build => {}
         }
         item.running()
             .next()

@@ -75,9 +75,49 @@ impl QueueItem {
         causes(&self.actions)
     }
 
-    /// True for a pipeline `node{}` placeholder: its task has no URL.
-    pub fn is_placeholder(&self) -> bool {
-        self.task.as_ref().and_then(|t| t.url.as_deref()).is_none()
+    /// What the item runs.
+    pub fn task_kind(&self) -> TaskKind {
+        self.task.as_ref().map_or(TaskKind::NodeBlock, Task::kind)
+    }
+}
+
+/// What a queue item runs: Jenkins queues more than builds of jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A build of a job.
+    Job,
+    /// A Pipeline `node {}` / `agent` block of a running build, waiting for an executor
+    /// (workflow-durable-task-step, `ExecutorStepExecution.PlaceholderTask`). It exports
+    /// `name` "part of app #12" and, as `url`, the run's relative URL. The plugin reports
+    /// nothing for it: its source, `job/part of …`, is rejected by `java.net.URI`.
+    NodeBlock,
+    /// A task that is not a job and makes no build: a multibranch project's branch indexing or
+    /// an organization folder's scan (cloudbees-folder, `ComputedFolder` is a
+    /// `Queue.FlyweightTask`; its left item's executable is a `FolderComputation` without
+    /// `url`). The plugin's `QueueListener` reports it like any queue item.
+    Computation,
+}
+
+/// Task classes that are folders computing their children (`ComputedFolder` subclasses from
+/// cloudbees-folder and branch-api), matched on the end of the class name.
+const COMPUTED_FOLDER_CLASSES: &[&str] =
+    &["MultiBranchProject", "OrganizationFolder", "ComputedFolder"];
+
+impl Task {
+    /// Classified by `_class`; before Jenkins 2.2 exported `_class`, a task without `url` or
+    /// with a run's URL is taken for a `node {}` block.
+    pub fn kind(&self) -> TaskKind {
+        match self.class.as_deref() {
+            Some(c) if c.ends_with("$PlaceholderTask") => TaskKind::NodeBlock,
+            Some(c) if COMPUTED_FOLDER_CLASSES.iter().any(|k| c.ends_with(k)) => {
+                TaskKind::Computation
+            }
+            Some(_) => TaskKind::Job,
+            None => match self.url.as_deref() {
+                Some(url) if crate::jenkins::path::build_ref(url).is_none() => TaskKind::Job,
+                _ => TaskKind::NodeBlock,
+            },
+        }
     }
 }
 
@@ -389,11 +429,15 @@ impl JobNode {
     }
 }
 
-/// `lastBuild[number]`.
+/// `lastBuild[number,queueId]`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BuildStub {
     /// Build number.
     pub number: u64,
+    /// The queue item it came from (where queue ids stand at the starting point).
+    #[serde(default)]
+    pub queue_id: i64,
 }
 
 /// `/whoAmI/api/json`.
@@ -501,13 +545,14 @@ mod tests {
     fn queue_items_in_every_state_parse() {
         let list: QueueList = fixture("queue-list.api4jenkins.json");
         assert_eq!(list.items.len(), 2);
-        assert!(list.items[1].is_placeholder());
+        assert_eq!(list.items[1].task_kind(), TaskKind::NodeBlock);
+        assert_eq!(list.items[0].task_kind(), TaskKind::Job);
         let waiting: QueueItem = fixture("queue-item-waiting.api4jenkins.json");
         assert_eq!(waiting.timestamp, Some(1566553113796));
         let blocked: QueueItem = fixture("queue-item-blocked.api4jenkins.json");
         assert_eq!(blocked.buildable_start_milliseconds, Some(1561364277513));
         let placeholder: QueueItem = fixture("queue-item-buildable-placeholder.api4jenkins.json");
-        assert!(placeholder.is_placeholder());
+        assert_eq!(placeholder.task_kind(), TaskKind::NodeBlock);
         let started: QueueItem = fixture("queue-item-left-started.api4jenkins.json");
         assert_eq!(
             started.executable.flatten().and_then(|e| e.number),

@@ -6,9 +6,9 @@ use super::change::{BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, 
 use super::state::{JobState, Lookup, NodeState, Progress, QueueEntry, State};
 use super::{
     ABSTRACT_PROJECT_CLASSES, LEFT_ITEM_GRACE_MS, MAX_BUILD_FETCHES_PER_TICK, MAX_BUILD_GAP,
-    MAX_HANDLED_QUEUE_IDS,
+    MAX_GAP_PROBES_PER_TICK, MAX_HANDLED_QUEUE_IDS, MAX_QUEUE_GAPS, QUEUE_PROBE_BATCH,
 };
-use crate::jenkins::model::{Build, ComputerSet, JobNode, JobTree, QueueItem, QueueList};
+use crate::jenkins::model::{Build, ComputerSet, JobNode, JobTree, QueueItem, QueueList, TaskKind};
 use crate::jenkins::path::{self, BuildRef, JobPath};
 
 /// The result of a follow-up read.
@@ -155,6 +155,7 @@ pub fn diff(state: State, obs: Observation) -> Outcome {
     for (path, config) in obs.configs {
         d.config(path, config);
     }
+    let polled_queue = obs.queue.is_some();
     if let Some(queue) = obs.queue {
         d.queue(queue);
     }
@@ -170,6 +171,9 @@ pub fn diff(state: State, obs: Observation) -> Outcome {
         d.build(id, build);
     }
     d.expire_left_items();
+    if polled_queue {
+        d.plan_probes();
+    }
     d.plan_build_reads();
     let f = &mut d.out.follow_ups;
     for list in [&mut f.jobs, &mut f.configs] {
@@ -198,10 +202,17 @@ impl Differ {
 
     fn session(&mut self, session: Option<String>) {
         let Some(new) = session else { return };
-        let state = self.state();
+        let state = &mut self.out.state;
         match state.session.replace(new.clone()) {
             Some(old) if old != new => {
                 self.restarted = state.baselined;
+                // A restarted Jenkins may hand out queue ids again: after a crash it reloads a
+                // stale queue.xml (`Queue.load`), and 2.450+ starts a new counter on its first
+                // start after the upgrade (`QueueIdStrategy`). Ids seen before say nothing now.
+                state.handled.clear();
+                state.queue_floor = 0;
+                state.queue_high = None;
+                state.gaps.clear();
                 self.out.follow_ups.scan = true;
                 self.out.notes.push(Note::Restarted { from: old, to: new });
             }
@@ -222,8 +233,12 @@ impl Differ {
     fn baseline(&mut self, queue: QueueList, computers: ComputerSet, scan: Scan) {
         self.state().scan_levels = scan.levels;
         let backfill = self.out.state.backfill_since.is_some();
+        let mut newest_build_queue_id = 0;
         for node in flatten(scan.tree.jobs) {
             self.learn_root(node.url.as_deref());
+            if let Some(Some(last)) = &node.last_build {
+                newest_build_queue_id = newest_build_queue_id.max(last.queue_id.max(0) as u64);
+            }
             // With a backfill, the recent builds are read (their start times decide).
             let high = if backfill { 0 } else { node.last_number() };
             let (path, mut job) = job_state(&node, high);
@@ -238,12 +253,13 @@ impl Differ {
         for item in queue.items {
             max_id = max_id.max(item.id);
             if let Some(snapshot) = self.queue_snapshot(&item) {
-                self.state()
-                    .queue
-                    .insert(item.id, QueueEntry::new(snapshot));
+                let entry = QueueEntry::new(snapshot, item.task_kind());
+                self.state().queue.insert(item.id, entry);
             }
         }
         self.state().queue_floor = max_id;
+        // Where ids stand: the queue, or the newest build of any job named its item.
+        self.state().queue_high = Some(max_id.max(newest_build_queue_id));
         let running = running_builds(&computers);
         for build in &running {
             if let Some(job) = self.out.state.jobs.get_mut(&build.job) {
@@ -455,7 +471,11 @@ impl Differ {
 
     // ---- the queue ----------------------------------------------------------------------
 
+    /// What events say of a queue item; `None` for what the plugin never reports.
     fn queue_snapshot(&mut self, item: &QueueItem) -> Option<QueueSnapshot> {
+        if item.task_kind() == TaskKind::NodeBlock {
+            return None;
+        }
         let task = item.task.as_ref()?;
         let url = task.url.as_deref()?;
         self.learn_root(Some(url));
@@ -483,11 +503,11 @@ impl Differ {
         items.sort_by_key(|i| i.id);
         for item in items {
             present.insert(item.id);
-            // Pipeline `node{}` placeholders: no job, and the plugin's source for them
-            // ("part of …") is rejected by java.net.URI, so it never reports them.
-            if item.is_placeholder() {
-                continue;
+            let kind = item.task_kind();
+            if kind == TaskKind::NodeBlock {
+                continue; // never reported, never remembered
             }
+            self.state().gaps.remove(&item.id);
             if self.out.state.queue.contains_key(&item.id)
                 || self.out.state.handled.contains(&item.id)
                 || item.id <= self.out.state.queue_floor
@@ -501,8 +521,9 @@ impl Differ {
             let Some(snapshot) = self.queue_snapshot(&item) else {
                 continue;
             };
-            // A job we do not know yet: learn it first so that `created` precedes its queue events.
-            if !self.out.state.jobs.contains_key(&snapshot.job) {
+            // A job we do not know yet: learn it first so that `created` precedes its queue
+            // events. A folder computation is no job: nothing to learn.
+            if kind == TaskKind::Job && !self.out.state.jobs.contains_key(&snapshot.job) {
                 self.out.follow_ups.jobs.push(snapshot.job);
                 continue;
             }
@@ -512,9 +533,23 @@ impl Differ {
             self.emit(Change::QueueEntered(snapshot.clone()));
             self.state()
                 .queue
-                .insert(item.id, QueueEntry::new(snapshot));
+                .insert(item.id, QueueEntry::new(snapshot, kind));
         }
+        self.note_gaps(&present);
         let now = self.now;
+        // A computation that left the queue started (or was cancelled) now: no build follows.
+        let done: Vec<u64> = self
+            .out
+            .state
+            .queue
+            .iter()
+            .filter(|(id, e)| e.no_build && !present.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let entry = self.state().queue.remove(&id).expect("listed above");
+            self.left(entry.item, now);
+        }
         let mut lookups = Vec::new();
         for (id, entry) in self.state().queue.iter_mut() {
             if present.contains(id) {
@@ -530,12 +565,50 @@ impl Differ {
         self.out.follow_ups.left_items.extend(lookups);
     }
 
+    /// Ids in the queue list above the highest known: those in between that the list does not
+    /// show came and went since the last poll (or are hidden from us). Remembered for probing.
+    fn note_gaps(&mut self, present: &BTreeSet<u64>) {
+        let Some(&newest) = present.last() else {
+            return;
+        };
+        let state = self.state();
+        match state.queue_high {
+            Some(high) if newest > high => {
+                let unseen = (high + 1..newest).rev().filter(|id| !present.contains(id));
+                state.gaps.extend(unseen.take(MAX_QUEUE_GAPS));
+                while state.gaps.len() > MAX_QUEUE_GAPS {
+                    state.gaps.pop_first();
+                }
+                state.queue_high = Some(newest);
+            }
+            Some(_) => {}
+            None => state.queue_high = Some(newest),
+        }
+    }
+
+    /// Each queue poll: the id after the highest known (a build queued, run and finished since
+    /// the last poll is there), and the newest gaps.
+    fn plan_probes(&mut self) {
+        let state = &self.out.state;
+        let next = state.queue_high.map(|h| h + 1);
+        let gaps = state
+            .gaps
+            .iter()
+            .rev()
+            .take(MAX_GAP_PROBES_PER_TICK)
+            .copied();
+        let probes: Vec<u64> = next.into_iter().chain(gaps).collect();
+        self.out.follow_ups.left_items.extend(probes);
+    }
+
     fn left_item(&mut self, id: u64, fetched: Fetched<QueueItem>) {
         if let Some(held) = self.out.state.held.remove(&id) {
+            self.state().gaps.remove(&id);
             self.unseen_item_left(id, fetched, held);
             return;
         }
         let Some(entry) = self.out.state.queue.get_mut(&id) else {
+            self.probed(id, fetched);
             return;
         };
         match fetched {
@@ -559,6 +632,73 @@ impl Differ {
         }
     }
 
+    /// The answer to a probe of an id never seen in the queue list.
+    fn probed(&mut self, id: u64, fetched: Fetched<QueueItem>) {
+        let was_gap = self.state().gaps.remove(&id);
+        let item = match fetched {
+            Fetched::Found(item) => item,
+            // Never used yet, expired, or hidden from us (404 without Item/Discover).
+            Fetched::Gone => return,
+            Fetched::Failed => {
+                if was_gap {
+                    self.state().gaps.insert(id);
+                }
+                return;
+            }
+        };
+        let state = self.state();
+        if state.queue_high.is_some_and(|h| id > h) {
+            // Found past the end: more may follow.
+            state.queue_high = Some(id);
+            self.out
+                .follow_ups
+                .left_items
+                .extend(id + 1..=id + QUEUE_PROBE_BATCH);
+        }
+        let state = &self.out.state;
+        if state.handled.contains(&id) || state.queue.contains_key(&id) || id <= state.queue_floor {
+            return;
+        }
+        let kind = item.task_kind();
+        let Some(snapshot) = self.queue_snapshot(&item) else {
+            return; // a node {} block
+        };
+        if kind == TaskKind::Job && !self.out.state.jobs.contains_key(&snapshot.job) {
+            // Learn the job first (its `created` comes before the queue events); probe again.
+            self.out.follow_ups.jobs.push(snapshot.job);
+            self.state().gaps.insert(id);
+            return;
+        }
+        self.emit(Change::QueueEntered(snapshot.clone()));
+        let mut entry = QueueEntry::new(snapshot, kind);
+        let left = item.cancelled.is_some();
+        if !left {
+            // Still queued: followed like any item from the next queue poll on.
+            self.state().queue.insert(id, entry);
+            return;
+        }
+        let build = item
+            .executable
+            .flatten()
+            .and_then(|e| e.url)
+            .and_then(|url| path::build_ref(&url));
+        entry.vanished_at = Some(self.now);
+        match (item.cancelled, kind, build) {
+            (Some(false), TaskKind::Job, Some(build)) => {
+                // `left` goes out with the build's first event, which is read now.
+                entry.lookup = Lookup::Linked;
+                self.state().queue.insert(id, entry);
+                self.expect_build(build);
+            }
+            (Some(false), TaskKind::Job, None) => {
+                // Jenkins is creating the build (the left-item race): read again next tick.
+                entry.lookup = Lookup::Race;
+                self.state().queue.insert(id, entry);
+            }
+            _ => self.left(entry.item, self.now),
+        }
+    }
+
     /// A build named a queue item we never saw (it came and went between two ticks): report
     /// it entered and left, from its left-item record if Jenkins still had it, else from the
     /// build; then the held builds.
@@ -570,8 +710,9 @@ impl Differ {
             .jobs
             .get(&first.id.job)
             .map(|j| j.info.clone());
+        // After a restart the id may name another item now: only a record of this job counts.
         let from_record = match &fetched {
-            Fetched::Found(item) => self.queue_snapshot(item),
+            Fetched::Found(item) => self.queue_snapshot(item).filter(|s| s.job == first.id.job),
             _ => None,
         };
         let snapshot = from_record.unwrap_or_else(|| QueueSnapshot {
@@ -889,11 +1030,12 @@ impl Differ {
 }
 
 impl QueueEntry {
-    fn new(item: QueueSnapshot) -> Self {
+    fn new(item: QueueSnapshot, kind: TaskKind) -> Self {
         QueueEntry {
             item,
             vanished_at: None,
             lookup: Lookup::Pending,
+            no_build: kind == TaskKind::Computation,
         }
     }
 }

@@ -33,6 +33,19 @@ pub const MAX_BUILD_GAP: u64 = 100;
 /// that names it in `queueId` before `queue.left` is emitted on its own.
 pub const LEFT_ITEM_GRACE_MS: i64 = 5 * 60 * 1000;
 
+/// Queue ids probed past the highest one known, after a probe found an item there: items that
+/// came and went between two polls (a build shorter than the poll interval) are read through
+/// `/queue/item/ID/` (Jenkins keeps left items 5 minutes) instead of waiting for the job scan.
+pub const QUEUE_PROBE_BATCH: u64 = 4;
+
+/// Unseen queue ids below the newest one (gaps in the queue list) remembered for probing; after
+/// a burst (or downtime) only the newest are kept, and the job scan recovers the builds of the
+/// rest through their `queueId`.
+pub const MAX_QUEUE_GAPS: usize = 1_000;
+
+/// Gap probes per tick, newest first; the rest wait for the next tick.
+pub const MAX_GAP_PROBES_PER_TICK: usize = 32;
+
 /// Queue ids remembered as handled, so that a stale queue list never re-announces one.
 pub const MAX_HANDLED_QUEUE_IDS: usize = 100_000;
 

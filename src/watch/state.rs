@@ -26,6 +26,14 @@ pub struct State {
     pub queue_floor: u64,
     /// Queue ids above the floor whose `left` is already emitted.
     pub handled: BTreeSet<u64>,
+    /// The highest queue id known in this Jenkins session: the next one is probed each tick.
+    /// `None` until the queue or a build names one (and again after a restart, when ids may
+    /// start over).
+    #[serde(default)]
+    pub queue_high: Option<u64>,
+    /// Queue ids below `queue_high` never seen in the queue list: probed, newest first.
+    #[serde(default)]
+    pub gaps: BTreeSet<u64>,
     /// Jobs by relative path.
     pub jobs: BTreeMap<JobPath, JobState>,
     /// Nodes by name (`""` = built-in).
@@ -50,6 +58,10 @@ pub struct QueueEntry {
     pub vanished_at: Option<i64>,
     /// What its left-item record said.
     pub lookup: Lookup,
+    /// Its task makes no build (a folder computation): `left` is reported when it vanishes,
+    /// without reading its left-item record.
+    #[serde(default)]
+    pub no_build: bool,
 }
 
 /// The state of a vanished item's `/queue/item/ID/` lookup.

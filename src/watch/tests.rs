@@ -81,6 +81,8 @@ struct Harness {
     changes: Vec<Change>,
     notes: Vec<Note>,
     now: i64,
+    /// Every follow-up read asked for: `left:ID`, `job:PATH`.
+    asked: Vec<String>,
 }
 
 impl Harness {
@@ -109,6 +111,7 @@ impl Harness {
             changes: vec![],
             notes: vec![],
             now: 0,
+            asked: vec![],
         }
     }
 
@@ -125,6 +128,9 @@ impl Harness {
             self.changes.extend(out.changes);
             self.notes.extend(out.notes);
             let f = out.follow_ups;
+            self.asked
+                .extend(f.left_items.iter().map(|id| format!("left:{id}")));
+            self.asked.extend(f.jobs.iter().map(|p| format!("job:{p}")));
             if f.builds.is_empty()
                 && f.left_items.is_empty()
                 && f.jobs.is_empty()
@@ -407,12 +413,96 @@ fn vanished_item_whose_record_expired_waits_for_its_build_then_gives_up() {
 
 #[test]
 fn pipeline_placeholder_items_are_not_reported_and_do_not_disturb() {
+    // Old exports: a PlaceholderTask with nothing but its class (as in the recorded fixture).
     let placeholder = json!({"_class": "hudson.model.Queue$BuildableItem", "id": 20, "inQueueSince": 1,
         "task": {"_class": "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask"}});
     let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
     h.poll(vec![placeholder.clone()], &[], None);
     h.poll(vec![], &[], None);
     assert_eq!(h.took(), Vec::<String>::new());
+}
+
+/// A `node {}` block of `job/<job>/<run>/` waiting for an executor, as workflow-durable-task-step's
+/// `ExecutorStepExecution.PlaceholderTask` exports it: `name` and the run's *relative* URL.
+fn node_block(id: u64, job: &str, run: u64) -> Value {
+    json!({"_class": "hudson.model.Queue$BuildableItem", "id": id, "inQueueSince": 1,
+           "why": "Waiting for next available executor",
+           "task": {"_class": "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask",
+                    "name": format!("part of {job} #{run}"), "url": format!("job/{job}/{run}/")}})
+}
+
+#[test]
+fn node_block_items_with_name_and_run_url_are_not_reported_read_or_remembered() {
+    let pipeline = || {
+        job(
+            "pipe",
+            "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+            Some(4),
+        )
+    };
+    let mut h = Harness::baseline(vec![pipeline()], vec![node_block(30, "pipe", 4)], &[]);
+    assert!(h.state.queue.is_empty(), "not in the starting point");
+    h.poll(
+        vec![node_block(30, "pipe", 4), node_block(31, "pipe", 4)],
+        &[],
+        None,
+    );
+    h.poll(vec![], &[], None);
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), Vec::<String>::new());
+    // Only the probe of the id after the newest (32); neither item, nor a "job" at the run's URL.
+    assert!(h.asked.iter().all(|a| a == "left:32"), "{:?}", h.asked);
+    assert!(h.state.queue.is_empty() && !h.state.jobs.contains_key("job/pipe/4/"));
+}
+
+/// A multibranch project's branch indexing in the queue (a cloudbees-folder `ComputedFolder`).
+fn indexing(id: u64, folder: &str, since: i64) -> Value {
+    json!({"_class": "hudson.model.Queue$BlockedItem", "id": id, "inQueueSince": since,
+           "why": "At maximum indexing capacity", "buildableStartMilliseconds": since,
+           "task": {"_class": "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+                    "name": folder, "displayName": folder, "url": format!("{ROOT}job/{folder}/")},
+           "actions": [{"_class": "hudson.model.CauseAction",
+                        "causes": [{"_class": "hudson.triggers.TimerTrigger$TimerTriggerCause"}]}]})
+}
+
+#[test]
+fn folder_indexing_is_queued_and_left_on_time_without_becoming_a_job() {
+    let mut h = Harness::baseline(
+        vec![freestyle("app", Some(1))],
+        vec![indexing(7, "mb", 0)],
+        &[],
+    );
+    h.poll(vec![indexing(7, "mb", 0), indexing(8, "mb", 5)], &[], None);
+    assert_eq!(h.took(), ["entered:8"]);
+    // Both started indexing (or were cancelled): `left` at once, without reading left items.
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), ["left:7", "left:8"]);
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), Vec::<String>::new());
+    assert!(h.asked.iter().all(|a| a == "left:9"), "{:?}", h.asked);
+    assert!(h.state.queue.is_empty() && !h.state.jobs.contains_key("job/mb/"));
+}
+
+#[test]
+fn queue_ids_handed_out_again_after_a_restart_are_announced() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    h.left.push((
+        5,
+        Fetched::Found(parse(json!({"_class": "hudson.model.Queue$LeftItem",
+        "id": 5, "cancelled": true, "executable": null}))),
+    ));
+    h.poll(vec![queue_item(5, "app", 100)], &[], None);
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), ["entered:5", "left:5"]);
+    // Jenkins crashed and reloaded a stale queue.xml, or 2.450+ reset its counter: id 5 again.
+    h.tick(Observation {
+        session: Some("s2".into()),
+        queue: Some(queue(vec![queue_item(5, "app", 90_000)])),
+        computers: Some(computers(&[], &[("agent1", true)])),
+        scan: Some(tree(vec![freestyle("app", Some(1))])),
+        ..Default::default()
+    });
+    assert!(h.took().contains(&"entered:5".to_string()));
 }
 
 #[test]
@@ -648,4 +738,83 @@ fn backfill_reports_builds_inside_the_window_and_only_the_end_of_older_running_o
         ["completed:app#2", "finalized:app#2"],
         "an older running build still reports its end"
     );
+}
+
+fn left_item(id: u64, job: &str, build: Option<u64>) -> Fetched<QueueItem> {
+    let mut item = queue_item(id, job, 100 * id as i64);
+    item["_class"] = json!("hudson.model.Queue$LeftItem");
+    item["cancelled"] = json!(build.is_none());
+    item["executable"] = match build {
+        Some(n) => json!({"_class": "hudson.model.FreeStyleBuild", "number": n,
+                          "url": format!("{ROOT}job/{job}/{n}/")}),
+        None => Value::Null,
+    };
+    Fetched::Found(parse(item))
+}
+
+#[test]
+fn build_queued_run_and_finished_between_two_polls_is_reported_at_the_next_poll() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    h.left.push((1, left_item(1, "app", Some(2))));
+    h.builds.push(build("app", 2, 1, false, Some("SUCCESS")));
+    h.poll(vec![], &[], None); // no scan: the probe of the next queue id finds it
+    assert_eq!(
+        h.took(),
+        [
+            "entered:1",
+            "left:1",
+            "started:app#2",
+            "completed:app#2",
+            "finalized:app#2"
+        ]
+    );
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), Vec::<String>::new());
+    assert!(h.state.queue.is_empty(), "nothing left behind");
+}
+
+#[test]
+fn item_created_and_cancelled_between_two_polls_is_entered_and_left() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    h.left.push((1, left_item(1, "app", None)));
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), ["entered:1", "left:1"]);
+    assert_eq!(h.state.queue_high, Some(1));
+}
+
+#[test]
+fn gaps_in_queue_ids_are_probed_once_each_and_bounded() {
+    let mut h = Harness::baseline(
+        vec![freestyle("app", Some(1))],
+        vec![queue_item(3, "app", 0)],
+        &[],
+    );
+    h.left.push((5, left_item(5, "app", None)));
+    h.poll(
+        vec![queue_item(3, "app", 0), queue_item(7, "app", 700)],
+        &[],
+        None,
+    );
+    assert_eq!(h.took(), ["entered:7", "entered:5", "left:5"]);
+    for id in [4, 5, 6, 8] {
+        assert!(
+            h.asked.contains(&format!("left:{id}")),
+            "{id} probed: {:?}",
+            h.asked
+        );
+    }
+    h.asked.clear();
+    h.poll(
+        vec![queue_item(3, "app", 0), queue_item(7, "app", 700)],
+        &[],
+        None,
+    );
+    assert_eq!(
+        h.asked,
+        ["left:8"],
+        "gaps are probed once; then only the next id"
+    );
+    // A burst far past the last known id: only the newest gaps are remembered.
+    h.poll(vec![queue_item(50_000, "app", 900)], &[], None);
+    assert_eq!(h.state.gaps.len(), MAX_QUEUE_GAPS - MAX_GAP_PROBES_PER_TICK);
 }

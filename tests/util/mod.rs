@@ -219,6 +219,31 @@ pub async fn scene(job: &str, kind: mock_jenkins::Kind) -> (MockJenkins, Receive
     (mock, rx, shim)
 }
 
+/// A POST through Jenkins' own API as an anonymous client does it: crumb first
+/// (`/crumbIssuer/api/json`), then the request with the crumb header. Returns the status.
+pub async fn jenkins_post(jenkins: &MockJenkins, path: &str) -> u16 {
+    let client = reqwest::Client::new();
+    let crumb: serde_json::Value = client
+        .get(format!("{}crumbIssuer/api/json", jenkins.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}{path}", jenkins.url()))
+        .header(
+            crumb["crumbRequestField"].as_str().unwrap(),
+            crumb["crumb"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Options for a fast-polling shim against `jenkins`, delivering to `sinks`.
 pub fn options(jenkins: &MockJenkins, sinks: Vec<String>) -> Options {
     Options {
