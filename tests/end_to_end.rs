@@ -321,6 +321,71 @@ mod queue {
     }
 
     #[tokio::test]
+    async fn build_shorter_than_a_poll_is_reported_at_the_next_poll_not_at_the_next_scan() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.poll_interval = Some("1s".into());
+        opts.scan_interval = Some("60s".into()); // the default: no scan during this test
+        let shim = Shim::start(opts).await;
+        shim.wait_ready().await;
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let queued_at = std::time::Instant::now();
+        {
+            let mut w = mock.world();
+            let id = w.enqueue("app", user("fast")).unwrap();
+            let n = w.start(id).unwrap();
+            w.finish("app", n, "SUCCESS").unwrap();
+            // And one created and cancelled between the same two polls.
+            let gone = w
+                .enqueue(
+                    "app",
+                    Enqueue {
+                        quiet_ms: Some(5_000),
+                        ..user("x")
+                    },
+                )
+                .unwrap();
+            w.cancel(gone).unwrap();
+        }
+        rx.wait_for("the build and the cancelled item", |r| r.len() >= 7)
+            .await;
+        assert!(
+            queued_at.elapsed() < Duration::from_millis(1_600),
+            "reported {:?} after it ran, poll interval 1 s",
+            queued_at.elapsed()
+        );
+        settle().await;
+        let mut types = rx.types_for("job/app");
+        types.sort();
+        let mut want = [
+            "queue.entered_waiting",
+            "queue.left",
+            "job.started",
+            "job.completed",
+            "job.finalized",
+            "queue.entered_waiting",
+            "queue.left",
+        ];
+        want.sort();
+        assert_eq!(types, want);
+        let types = rx.types_for("job/app");
+        let jobs: Vec<_> = types.iter().filter(|t| t.starts_with("job.")).collect();
+        assert_eq!(jobs, ["job.started", "job.completed", "job.finalized"]);
+        let started = types.iter().position(|t| t == "job.started").unwrap();
+        assert!(
+            types[..started]
+                .iter()
+                .filter(|t| *t == "queue.left")
+                .count()
+                >= 1,
+            "the build's queue item left before it started: {types:?}"
+        );
+        shim.stop().await;
+    }
+
+    #[tokio::test]
     async fn item_that_came_and_went_between_polls_is_recovered_from_its_build() {
         let mock = jenkins(Settings::default()).await;
         mock.world().create("app", Kind::Freestyle).unwrap();

@@ -232,13 +232,19 @@ async fn scene(jobs: usize) -> (MockJenkins, Vec<String>, SocketAddr, Arc<Inbox>
     (mock, names, rx, inbox)
 }
 
-async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
-    let (mock, names, rx, inbox) = scene(jobs).await;
+/// The release shim as a child process against `mock`, delivering to `rx`; returns once ready.
+/// `scan` overrides the job-scan interval (the default, 60 s, when `None`).
+async fn spawn_shim(
+    cli: &Cli,
+    mock: &MockJenkins,
+    rx: SocketAddr,
+    scan: Option<&str>,
+) -> (tokio::process::Child, u16) {
     let health = free_port();
     let exe = std::env::current_exe()
         .unwrap()
         .with_file_name("jenkins-event-shim");
-    let mut child = tokio::process::Command::new(&exe)
+    let child = tokio::process::Command::new(&exe)
         .args([
             "run",
             "--jenkins-url",
@@ -249,9 +255,8 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
         .args([
             "--poll-interval",
             &format!("{}ms", (cli.interval * 1000.0) as u64),
-            "--scan-interval",
-            "10m",
         ])
+        .args(scan.map(|s| ["--scan-interval", s]).into_iter().flatten())
         .args(["--listen", &format!("127.0.0.1:{health}")])
         .env("LOG_LEVEL", "error")
         .kill_on_drop(true)
@@ -262,7 +267,6 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
                 exe.display()
             )
         });
-    let pid = child.id().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{health}/readyz")).await
@@ -273,6 +277,51 @@ async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
         assert!(Instant::now() < deadline, "the shim never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (child, health)
+}
+
+/// Builds shorter than 100 ms, with quiet period 0, started at random instants: each is queued,
+/// run and finished between two polls. Returns the `started` latencies, ms.
+async fn measure_fast_builds(cli: &Cli) -> Vec<f64> {
+    let (mock, names, rx, inbox) = scene(100).await;
+    let (mut child, _) = spawn_shim(cli, &mock, rx, None).await;
+    tokio::time::sleep(Duration::from_secs_f64(cli.interval)).await;
+    let mut rng = fastrand::Rng::with_seed(11);
+    let end = Instant::now() + Duration::from_secs(cli.seconds);
+    let mean_gap_ms = 1000.0 / cli.builds_per_second;
+    while Instant::now() < end {
+        {
+            let mut w = mock.world();
+            let job = &names[rng.usize(..names.len())];
+            let plan = Plan {
+                duration_ms: rng.i64(5..100),
+                result: "SUCCESS".into(),
+            };
+            let _ = w.enqueue(
+                job,
+                Enqueue {
+                    quiet_ms: Some(0),
+                    user: None,
+                    params: vec![],
+                    plan: Some(plan),
+                },
+            );
+        }
+        let gap = rng.f64() * 2.0 * mean_gap_ms;
+        tokio::time::sleep(Duration::from_secs_f64(gap / 1000.0)).await;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(cli.interval * 2.0 + 1.0)).await;
+    let lat = inbox.latencies_ms.lock().unwrap().clone();
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    mock.stop().await;
+    lat
+}
+
+async fn measure_shim(cli: &Cli, jobs: usize) -> Row {
+    let (mock, names, rx, inbox) = scene(jobs).await;
+    let (mut child, health) = spawn_shim(cli, &mock, rx, Some("10m")).await;
+    let pid = child.id().unwrap();
     tokio::time::sleep(Duration::from_secs_f64(cli.interval)).await;
     // Idle.
     let (r0, p0, c0) = (counters(&mock), shim_polls(health).await, cpu_ms(pid));
@@ -545,6 +594,15 @@ async fn main() {
             );
         }
     }
+    let mut fast = measure_fast_builds(&cli).await;
+    let fast_p99 = percentile(&mut fast, 0.99);
+    println!(
+        "\n| builds < 100 ms, quiet period 0, random instants, default 60 s scan | builds | latency p50/p95/p99 ms |\n|---|---|---|\n| shim | {} | {:.0} / {:.0} / {fast_p99:.0} |",
+        fast.len(),
+        percentile(&mut fast, 0.50),
+        percentile(&mut fast, 0.95),
+    );
+
     let binary = throughput(Mode::Binary, cli.events).await;
     let structured = throughput(Mode::Structured, cli.events).await;
     let batched = throughput(Mode::Batch, cli.events * 5).await;
@@ -589,6 +647,11 @@ async fn main() {
                     .map(|(j, s, _)| format!("{j}: {:.0} ms", s.p99))
                     .collect::<Vec<_>>()
             ),
+        ),
+        (
+            "fast builds: detection latency p99 <= poll interval + 100 ms",
+            !fast.is_empty() && fast_p99 <= interval_ms + 100.0,
+            format!("{} builds: {fast_p99:.0} ms", fast.len()),
         ),
         (
             ">= 5,000 events/s binary",
