@@ -619,6 +619,51 @@ mod jenkins_side {
     }
 }
 
+/// Items that move: Jenkins fires only `onRenamed` / `onLocationChanged`, for which the plugin
+/// sends nothing; their history is not new.
+mod relocation {
+    use super::*;
+
+    #[tokio::test]
+    async fn renamed_and_moved_jobs_send_nothing_and_replay_no_history() {
+        let mock = jenkins(Settings::default()).await;
+        {
+            let mut w = mock.world();
+            w.create("app", Kind::Freestyle).unwrap();
+            w.create("team", Kind::Folder).unwrap();
+        }
+        for _ in 0..5 {
+            util::run_build(&mock, "app", "SUCCESS");
+        }
+        // Builds started before the shim's scans: history, as on a real controller.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let rx = Receiver::start().await;
+        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        shim.wait_ready().await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await; // one scan after the start
+        assert_eq!(
+            util::jenkins_post(&mock, "job/app/confirmRename?newName=renamed").await,
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(2_500)).await; // two scans
+        assert_eq!(
+            util::jenkins_post(&mock, "job/renamed/move/move?destination=/team").await,
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(rx.received().len(), 0, "{:?}", rx.types_for("job/renamed"));
+        // Its next build is reported as usual, under its new place.
+        util::run_build(&mock, "team/renamed", "SUCCESS");
+        rx.wait_for("the new build", |r| r.len() >= 5).await;
+        settle().await;
+        assert_eq!(rx.types_for("job/renamed"), util::contract::LIFECYCLE);
+        let started = rx.received()[2].json();
+        assert_eq!(started["url"], "job/team/job/renamed/");
+        assert_eq!(started["build"]["number"], 6);
+        shim.stop().await;
+    }
+}
+
 /// The sink side: outages, refusals, modes, and stable ids.
 mod delivery {
     use super::*;

@@ -466,6 +466,31 @@ fn post_job(w: &mut World, seg: &[&str], r: &Request, body: &str) -> Result<Resp
         ["config.xml"] => w
             .reconfigure(&full, body)
             .map(|()| StatusCode::OK.into_response()),
+        // AbstractItem.doConfirmRename, then a redirect to the new URL.
+        ["confirmRename"] => {
+            let name = r.query.get("newName").cloned().unwrap_or_default();
+            let to = match crate::world::split_parent(&full) {
+                Some((parent, _)) => format!("{parent}/{name}"),
+                None => name,
+            };
+            w.relocate(&full, &to)?;
+            let location = crate::render::item_url(w, &to);
+            Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+        }
+        // cloudbees-folder RelocationAction.doMove: `destination` is `/` or `/folder/path`.
+        ["move", "move"] => {
+            let dest = r.query.get("destination").cloned().unwrap_or_default();
+            let dest = dest.trim_matches('/');
+            let leaf = crate::world::split_parent(&full).map_or(full.as_str(), |(_, n)| n);
+            let to = if dest.is_empty() {
+                leaf.to_string()
+            } else {
+                format!("{dest}/{leaf}")
+            };
+            w.relocate(&full, &to)?;
+            let location = crate::render::item_url(w, &to);
+            Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+        }
         ["build"] | ["buildWithParameters"] => {
             let mut params: Vec<(String, String)> = r
                 .query

@@ -483,6 +483,64 @@ impl World {
         Ok(())
     }
 
+    /// Renames or moves an item with everything under it, its builds, queue items and running
+    /// builds (core `AbstractItem.renameTo`, cloudbees-folder `DefaultRelocationHandler`): the
+    /// same objects under a new full name. Jenkins fires only `ItemListener.onRenamed` /
+    /// `onLocationChanged` for it.
+    pub fn relocate(&mut self, from: &str, to: &str) -> Result<(), WorldError> {
+        if self.items.contains_key(to) {
+            return Err(WorldError::Invalid(format!("{to} already exists")));
+        }
+        if let Some((parent, _)) = split_parent(to)
+            && !self
+                .items
+                .get(parent)
+                .is_some_and(|p| p.kind.is_container())
+        {
+            return Err(WorldError::NoItem(parent.into()));
+        }
+        let prefix = format!("{from}/");
+        let moved = |name: &str| -> Option<String> {
+            if name == from {
+                Some(to.to_string())
+            } else {
+                name.strip_prefix(&prefix)
+                    .map(|rest| format!("{to}/{rest}"))
+            }
+        };
+        let names: Vec<String> = self
+            .items
+            .keys()
+            .filter(|k| moved(k).is_some())
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            return Err(WorldError::NoItem(from.into()));
+        }
+        for old in names {
+            let mut item = self.items.remove(&old).expect("listed above");
+            item.full_name = moved(&old).expect("listed above");
+            item.name = split_parent(&item.full_name)
+                .map_or(item.full_name.as_str(), |(_, n)| n)
+                .to_string();
+            self.items.insert(item.full_name.clone(), item);
+        }
+        self.running = std::mem::take(&mut self.running)
+            .into_iter()
+            .map(|(job, n)| (moved(&job).unwrap_or(job), n))
+            .collect();
+        for q in self
+            .queue
+            .values_mut()
+            .chain(self.left.values_mut().map(|l| &mut l.entry))
+        {
+            if let Some(new) = moved(&q.job) {
+                q.job = new;
+            }
+        }
+        Ok(())
+    }
+
     /// An item.
     pub fn item_mut(&mut self, full_name: &str) -> Result<&mut Item, WorldError> {
         self.items

@@ -418,6 +418,14 @@ impl JobNode {
         self.last_build.is_some() || self.next_build_number.is_some()
     }
 
+    /// When the newest build started, if there is one.
+    pub fn last_started(&self) -> Option<i64> {
+        self.last_build
+            .as_ref()
+            .and_then(|b| b.as_ref())
+            .and_then(|b| b.timestamp)
+    }
+
     /// The highest build number that exists (or existed).
     pub fn last_number(&self) -> u64 {
         // `lastBuild` points at the newest build that exists; `nextBuildNumber` may have been
@@ -438,6 +446,10 @@ pub struct BuildStub {
     /// The queue item it came from (where queue ids stand at the starting point).
     #[serde(default)]
     pub queue_id: i64,
+    /// When it started (ms): tells a job that existed before we could see it (renamed, moved,
+    /// newly readable) from a new one.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
 }
 
 /// `/whoAmI/api/json`.

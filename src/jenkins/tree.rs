@@ -23,7 +23,7 @@ lastBuiltRevision[SHA1,branch[name]],remoteUrls]";
 
 /// The fields read for one job (without children).
 pub const JOB_FIELDS: &str = "_class,name,displayName,url,description,buildable,concurrentBuild,\
-nextBuildNumber,lastBuild[number,queueId]";
+nextBuildNumber,lastBuild[number,queueId,timestamp]";
 
 /// `tree=` for the queue list.
 pub fn queue() -> String {

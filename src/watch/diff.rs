@@ -232,6 +232,7 @@ impl Differ {
 
     fn baseline(&mut self, queue: QueueList, computers: ComputerSet, scan: Scan) {
         self.state().scan_levels = scan.levels;
+        self.state().scanned_at = Some(self.now);
         let backfill = self.out.state.backfill_since.is_some();
         let mut newest_build_queue_id = 0;
         for node in flatten(scan.tree.jobs) {
@@ -333,6 +334,7 @@ impl Differ {
             }
             self.out.notes.push(Note::JobGone(path));
         }
+        self.state().scanned_at = Some(self.now);
     }
 
     fn job_detail(&mut self, path: JobPath, job: Fetched<JobNode>) {
@@ -366,12 +368,19 @@ impl Differ {
             }
             return;
         }
-        // A job we never saw is new if the starting scan would have listed it.
+        // A job we never saw is new if the last scan would have listed it, unless it already
+        // has a build from before that scan: then it existed and was renamed or moved
+        // (`ItemListener.onRenamed`/`onLocationChanged`, for which the plugin sends nothing)
+        // or became readable to us. Its history is not replayed either way.
         let depth = path.matches("job/").count();
-        let is_new = by_scan || depth <= self.out.state.scan_levels;
+        let listable = by_scan || depth <= self.out.state.scan_levels;
+        let since = self.out.state.scanned_at;
+        let existed = matches!((since, node.last_started()), (Some(s), Some(t)) if t < s);
+        let is_new = listable && !existed;
         let high = if is_new { 0 } else { last };
         let (_, mut job) = job_state(node, high);
         job.scanned = by_scan;
+        job.since = since;
         let fingerprint = job.fingerprint.clone();
         self.state().jobs.insert(path.clone(), job);
         if is_new {
@@ -926,12 +935,8 @@ impl Differ {
             return; // already reported in full
         }
         // Before the `--backfill` window: not reported; if still running, its end will be.
-        let before_window = progress.is_none()
-            && self
-                .out
-                .state
-                .backfill_since
-                .is_some_and(|since| build.timestamp < since);
+        let since = job.since.or(self.out.state.backfill_since);
+        let before_window = progress.is_none() && since.is_some_and(|s| build.timestamp < s);
         if progress.is_none() && !before_window && !self.queue_item_left(&build) {
             return; // held until the unseen queue item is read
         }
@@ -1083,6 +1088,7 @@ fn job_state(node: &JobNode, high: u64) -> (JobPath, JobState) {
         open: Default::default(),
         to_fetch: Default::default(),
         scanned: false,
+        since: None,
     };
     (path, job)
 }

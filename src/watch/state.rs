@@ -20,6 +20,10 @@ pub struct State {
     pub root_url: Option<String>,
     /// Folder levels the job scan covers (jobs deeper are learnt on demand).
     pub scan_levels: usize,
+    /// When the last job-tree scan ran (ms): a job it did not list did not exist, or was not
+    /// visible, then.
+    #[serde(default)]
+    pub scanned_at: Option<i64>,
     /// Queue items seen and not yet reported as left.
     pub queue: BTreeMap<u64, QueueEntry>,
     /// Queue ids at or below this were settled before we looked (or forgotten as handled).
@@ -92,6 +96,10 @@ pub struct JobState {
     pub to_fetch: BTreeSet<u64>,
     /// Seen by a scan (so a scan that misses it means it was deleted).
     pub scanned: bool,
+    /// Builds started before this (ms) are history: not reported, only the end of one still
+    /// running. Set for a job first seen after the starting point.
+    #[serde(default)]
+    pub since: Option<i64>,
 }
 
 /// What was reported of an open build.

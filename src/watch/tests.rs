@@ -818,3 +818,74 @@ fn gaps_in_queue_ids_are_probed_once_each_and_bounded() {
     h.poll(vec![queue_item(50_000, "app", 900)], &[], None);
     assert_eq!(h.state.gaps.len(), MAX_QUEUE_GAPS - MAX_GAP_PROBES_PER_TICK);
 }
+
+/// A job as the scan lists it, its last build started at `started` (ms).
+fn freestyle_built(name: &str, last: u64, started: i64) -> Value {
+    let mut j = freestyle(name, Some(last));
+    j["lastBuild"]["timestamp"] = json!(started);
+    j
+}
+
+#[test]
+fn renamed_or_newly_visible_job_is_not_created_and_its_history_not_replayed() {
+    let mut h = Harness::baseline(vec![freestyle_built("app", 5, 500)], vec![], &[]);
+    for n in 1..=5 {
+        h.builds
+            .push(build("app", n, n as i64, false, Some("SUCCESS")));
+        h.builds
+            .push(build("renamed", n, n as i64, false, Some("SUCCESS")));
+    }
+    h.poll(vec![], &[], Some(vec![freestyle_built("app", 5, 500)])); // a scan at 10 s
+    assert_eq!(h.took(), Vec::<String>::new());
+    // `app` renamed to `renamed` before the next scan: only onRenamed fired in Jenkins.
+    h.poll(vec![], &[], Some(vec![freestyle_built("renamed", 5, 500)]));
+    let took = h.took();
+    assert!(!took.iter().any(|c| c.starts_with("created")), "{took:?}");
+    assert!(
+        !took.iter().any(|c| c.contains("renamed#")),
+        "no replay: {took:?}"
+    );
+    // Its next build is reported as usual.
+    let mut b = build("renamed", 6, 0, false, Some("SUCCESS"));
+    b.timestamp = 25_000;
+    h.builds.push(b);
+    h.poll(
+        vec![],
+        &[],
+        Some(vec![freestyle_built("renamed", 6, 25_000)]),
+    );
+    assert_eq!(
+        h.took(),
+        [
+            "started:renamed#6",
+            "completed:renamed#6",
+            "finalized:renamed#6"
+        ]
+    );
+}
+
+#[test]
+fn job_created_and_built_between_two_scans_is_created_with_its_build() {
+    let mut h = Harness::baseline(vec![freestyle_built("app", 1, 1)], vec![], &[]);
+    // Built at 5,000 ms, after the starting scan (at 0).
+    let mut b = build("new", 1, 0, false, Some("SUCCESS"));
+    b.timestamp = 5_000;
+    h.builds.push(b);
+    h.poll(
+        vec![],
+        &[],
+        Some(vec![
+            freestyle_built("app", 1, 1),
+            freestyle_built("new", 1, 5_000),
+        ]),
+    );
+    assert_eq!(
+        h.took(),
+        [
+            "created:new",
+            "started:new#1",
+            "completed:new#1",
+            "finalized:new#1"
+        ]
+    );
+}
