@@ -664,6 +664,45 @@ mod relocation {
     }
 }
 
+/// Behind a reverse proxy: Jenkins under a context path, and a configured root URL that is not
+/// the URL the shim polls.
+mod proxy {
+    use super::*;
+
+    #[tokio::test]
+    async fn context_path_and_a_different_root_url_give_the_plugins_urls() {
+        let mock = jenkins(Settings {
+            context_path: "/jenkins".into(),
+            root_url: Some("https://ci.example.com/jenkins/".into()),
+            ..Settings::default()
+        })
+        .await;
+        assert!(mock.url().ends_with("/jenkins/"));
+        mock.world().create("team", Kind::Folder).unwrap();
+        mock.world().create("team/app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        shim.wait_ready().await;
+        let id = mock.world().enqueue("team/app", user("jane")).unwrap();
+        rx.wait_for("entered", |r| !r.is_empty()).await;
+        let n = mock.world().start(id).unwrap();
+        mock.world().finish("team/app", n, "SUCCESS").unwrap();
+        rx.wait_for("the lifecycle", |r| r.len() >= 5).await;
+        settle().await;
+        assert_eq!(rx.types_for("job/app"), util::contract::LIFECYCLE);
+        let got = rx.received();
+        assert_eq!(got[0].json()["ciUrl"], "https://ci.example.com/jenkins/");
+        let started = got[2].json();
+        assert_eq!(started["url"], "job/team/job/app/");
+        assert_eq!(
+            started["build"]["fullUrl"],
+            format!("https://ci.example.com/jenkins/job/team/job/app/{n}/")
+        );
+        assert_eq!(started["build"]["url"], format!("job/team/job/app/{n}/"));
+        shim.stop().await;
+    }
+}
+
 /// The sink side: outages, refusals, modes, and stable ids.
 mod delivery {
     use super::*;

@@ -36,6 +36,7 @@ pub const ADVANCE_EVERY: Duration = Duration::from_millis(25);
 pub struct MockJenkins {
     /// Where it listens.
     pub addr: SocketAddr,
+    context: String,
     world: api::Shared,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -46,12 +47,22 @@ impl MockJenkins {
     pub async fn start(settings: Settings, addr: SocketAddr) -> std::io::Result<MockJenkins> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let context = settings.context_path.trim_end_matches('/').to_string();
         let mut world = World::new(settings);
-        world.root_url = format!("http://{addr}/");
+        world.root_url = world
+            .settings
+            .root_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}{context}/"));
         let world: api::Shared = Arc::new(Mutex::new(world));
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let app = api::router(world.clone());
+        let app = if context.is_empty() {
+            api::router(world.clone())
+        } else {
+            // Jenkins with `--prefix`: everything under the context path, nothing elsewhere.
+            axum::Router::new().nest(&context, api::router(world.clone()))
+        };
         let stop = token.clone();
         tracker.spawn(async move {
             let _ = axum::serve(listener, app)
@@ -70,6 +81,7 @@ impl MockJenkins {
             }
         });
         Ok(MockJenkins {
+            context,
             addr,
             world,
             token,
@@ -79,7 +91,7 @@ impl MockJenkins {
 
     /// The root URL, `http://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}{}/", self.addr, self.context)
     }
 
     /// The world, to script it.

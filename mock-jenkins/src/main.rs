@@ -23,6 +23,12 @@ struct Cli {
     /// A user and API token, `name:token` (repeatable). Without any, anonymous access is allowed.
     #[arg(long = "user")]
     users: Vec<String>,
+    /// Serve under this context path, as Jenkins' `--prefix` (e.g. `/jenkins`).
+    #[arg(long, default_value = "")]
+    context_path: String,
+    /// The configured Jenkins URL written into absolute `url`s (default: where it listens).
+    #[arg(long)]
+    root_url: Option<String>,
     /// Generate traffic.
     #[arg(long)]
     simulate: bool,
@@ -96,6 +102,8 @@ async fn main() -> std::io::Result<()> {
         post_production_ms: cli.post_production.as_millis() as i64,
         left_race_ms: cli.left_race.as_millis() as i64,
         max_builds_per_job: cli.max_builds.or(cli.simulate.then_some(50)),
+        context_path: cli.context_path,
+        root_url: cli.root_url,
     };
     let mock = MockJenkins::start(settings, cli.listen).await?;
     eprintln!(

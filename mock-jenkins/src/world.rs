@@ -248,6 +248,13 @@ pub struct Settings {
     pub post_production_ms: i64,
     /// Keep at most this many builds per job (a build discarder); `None` keeps all.
     pub max_builds_per_job: Option<usize>,
+    /// Served under this context path (`/jenkins`, as with `--prefix` behind a reverse proxy);
+    /// empty for `/`.
+    pub context_path: String,
+    /// The configured Jenkins URL (`JenkinsLocationConfiguration`), which Jenkins writes into
+    /// every absolute `url`; `None` = where it listens. Behind a proxy it differs from the URL
+    /// a client on the inside polls.
+    pub root_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -258,6 +265,8 @@ impl Default for Settings {
             left_race_ms: 0,
             post_production_ms: 0,
             max_builds_per_job: None,
+            context_path: String::new(),
+            root_url: None,
         }
     }
 }
