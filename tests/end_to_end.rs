@@ -664,6 +664,36 @@ mod relocation {
     }
 }
 
+/// Queue shapes of a real controller driven through its own API.
+mod queue_api {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_trigger_folds_in_and_disabling_the_job_cancels_the_item() {
+        let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
+        shim.wait_ready().await;
+        // Two triggers while the first waits out its quiet period: Queue.schedule2 keeps one
+        // item (the second cause folds into it), so the plugin sees one entered_waiting.
+        for _ in 0..2 {
+            assert_eq!(
+                util::jenkins_post(&mock, "job/app/build?delay=60sec").await,
+                201
+            );
+        }
+        rx.wait_for("entered", |r| !r.is_empty()).await;
+        assert_eq!(mock.world().queue.len(), 1);
+        // AbstractProject.makeDisabled cancels it: a cancelled left item, no build.
+        assert_eq!(util::jenkins_post(&mock, "job/app/disable").await, 200);
+        rx.wait_for("left", |r| r.len() >= 2).await;
+        settle().await;
+        assert_eq!(
+            rx.types_for("job/app"),
+            ["queue.entered_waiting", "queue.left"]
+        );
+        shim.stop().await;
+    }
+}
+
 /// Behind a reverse proxy: Jenkins under a context path, and a configured root URL that is not
 /// the URL the shim polls.
 mod proxy {

@@ -519,10 +519,11 @@ fn post_job(w: &mut World, seg: &[&str], r: &Request, body: &str) -> Result<Resp
             Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
         }
         ["doDelete"] => w.delete(&full).map(|()| StatusCode::OK.into_response()),
-        ["enable"] | ["disable"] => {
-            w.item_mut(&full)?.disabled = rest == ["disable"];
+        ["enable"] => {
+            w.item_mut(&full)?.disabled = false;
             Ok(StatusCode::OK.into_response())
         }
+        ["disable"] => w.disable(&full).map(|()| StatusCode::OK.into_response()),
         [n, "stop"] => {
             let n = n
                 .parse()

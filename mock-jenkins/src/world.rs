@@ -478,17 +478,42 @@ impl World {
         Ok(())
     }
 
-    /// Deletes an item and everything under it.
+    /// Deletes an item and everything under it. Its queue items are cancelled first
+    /// (`AbstractProject.performDelete` → `Queue.cancel(this)`): they become cancelled left
+    /// items.
     pub fn delete(&mut self, full_name: &str) -> Result<(), WorldError> {
-        self.items
-            .remove(full_name)
-            .ok_or_else(|| WorldError::NoItem(full_name.into()))?;
+        if !self.items.contains_key(full_name) {
+            return Err(WorldError::NoItem(full_name.into()));
+        }
         let prefix = format!("{full_name}/");
-        self.items.retain(|k, _| !k.starts_with(&prefix));
-        self.running
-            .retain(|(job, _)| job != full_name && !job.starts_with(&prefix));
-        self.queue
-            .retain(|_, q| q.job != full_name && !q.job.starts_with(&prefix));
+        let under = |job: &str| job == full_name || job.starts_with(&prefix);
+        let queued: Vec<u64> = self
+            .queue
+            .values()
+            .filter(|q| under(&q.job))
+            .map(|q| q.id)
+            .collect();
+        for id in queued {
+            self.cancel(id)?;
+        }
+        self.items.retain(|k, _| !under(k));
+        self.running.retain(|(job, _)| !under(job));
+        Ok(())
+    }
+
+    /// Disables a job: `AbstractProject.makeDisabled(true)` (and `ParameterizedJobMixIn`'s
+    /// for Pipelines) cancels its queued items.
+    pub fn disable(&mut self, full_name: &str) -> Result<(), WorldError> {
+        self.item_mut(full_name)?.disabled = true;
+        let queued: Vec<u64> = self
+            .queue
+            .values()
+            .filter(|q| q.job == full_name && q.task == QueueTask::Build)
+            .map(|q| q.id)
+            .collect();
+        for id in queued {
+            self.cancel(id)?;
+        }
         Ok(())
     }
 
@@ -581,6 +606,17 @@ impl World {
             None => serde_json::json!({"_class": "hudson.triggers.TimerTrigger$TimerTriggerCause",
                 "shortDescription": "Started by timer"}),
         }];
+        // Queue.schedule2: a task already waiting with the same parameters takes the new
+        // trigger in (`CauseAction.foldIntoExisting` adds its causes; `ParametersAction`
+        // only schedules anew when the parameters differ). No new item, same id.
+        if let Some(existing) = self
+            .queue
+            .values_mut()
+            .find(|q| q.job == job && q.task == task && q.params == opts.params)
+        {
+            existing.causes.extend(causes);
+            return Ok(existing.id);
+        }
         let id = self.next_queue_id;
         self.next_queue_id += 1;
         self.queue.insert(
@@ -702,13 +738,22 @@ impl World {
         Ok(number)
     }
 
-    /// Sets the result; the build stays on its executor (post-production) until finalized.
+    /// Sets the result; a freestyle build stays on its executor (post-production) until
+    /// finalized. A Pipeline has no such window: `WorkflowRun` sets its result when its
+    /// execution ends and is then done (`isBuilding()` is `result == null || isInProgress()`).
     pub fn complete(&mut self, job: &str, number: u64, result: &str) -> Result<(), WorldError> {
+        let pipeline = self
+            .items
+            .get(job)
+            .is_some_and(|i| i.kind == Kind::Pipeline);
         let now = now_ms();
         let build = self.build_mut(job, number)?;
         build.result = Some(result.into());
         build.duration = (now - build.timestamp).max(1);
         build.phase = Phase::PostProduction;
+        if pipeline {
+            return self.finish(job, number, result);
+        }
         Ok(())
     }
 
@@ -789,13 +834,14 @@ impl World {
     }
 
     /// A restart: new session, left items forgotten, freestyle builds aborted (pipelines
-    /// resume), the queue kept (queue.xml).
+    /// resume), the queue kept (queue.xml). A freestyle build cut off is loaded back as
+    /// `ABORTED` with the duration it had on disk, 0 (`Run.onLoad` of a build that never
+    /// reached `onEndBuilding`).
     pub fn restart(&mut self) {
         self.restarts += 1;
         self.new_session();
         self.left.clear();
         self.indexing.clear();
-        let now = now_ms();
         for item in self.items.values_mut() {
             if item.kind == Kind::Pipeline {
                 continue;
@@ -803,7 +849,9 @@ impl World {
             for build in item.builds.values_mut() {
                 if build.phase != Phase::Done {
                     build.result.get_or_insert_with(|| "ABORTED".into());
-                    build.duration = (now - build.timestamp).max(1);
+                    if build.phase == Phase::Running {
+                        build.duration = 0;
+                    }
                     build.phase = Phase::Done;
                     self.running.remove(&(item.full_name.clone(), build.number));
                 }
@@ -990,6 +1038,67 @@ mod tests {
             w.items["app"].builds.keys().copied().collect::<Vec<_>>(),
             [3, 4]
         );
+        assert!(w.running.is_empty());
+    }
+
+    #[test]
+    fn a_second_trigger_folds_into_the_queued_item_unless_its_parameters_differ() {
+        let mut w = World::new(Settings::default());
+        w.create("app", Kind::Freestyle).unwrap();
+        let quiet = |params: Vec<(String, String)>| Enqueue {
+            quiet_ms: Some(60_000),
+            params,
+            ..Enqueue::default()
+        };
+        let first = w.enqueue("app", quiet(vec![])).unwrap();
+        assert_eq!(w.enqueue("app", quiet(vec![])).unwrap(), first);
+        assert_eq!(w.queue[&first].causes.len(), 2, "causes folded in");
+        let other = w
+            .enqueue("app", quiet(vec![("A".into(), "1".into())]))
+            .unwrap();
+        assert_ne!(other, first);
+    }
+
+    #[test]
+    fn disabling_or_deleting_a_job_cancels_its_queued_items() {
+        let mut w = World::new(Settings::default());
+        w.create("a", Kind::Freestyle).unwrap();
+        w.create("f", Kind::Folder).unwrap();
+        w.create("f/b", Kind::Pipeline).unwrap();
+        let slow = Enqueue {
+            quiet_ms: Some(60_000),
+            ..Enqueue::default()
+        };
+        let a = w.enqueue("a", slow.clone()).unwrap();
+        let b = w.enqueue("f/b", slow).unwrap();
+        w.disable("a").unwrap();
+        w.delete("f").unwrap();
+        assert!(w.queue.is_empty());
+        assert!(w.left[&a].cancelled && w.left[&b].cancelled);
+    }
+
+    #[test]
+    fn a_restart_aborts_running_freestyle_builds_with_duration_zero() {
+        let mut w = World::new(Settings::default());
+        w.create("app", Kind::Freestyle).unwrap();
+        let id = w.enqueue("app", Enqueue::default()).unwrap();
+        let n = w.start(id).unwrap();
+        w.restart();
+        let b = &w.items["app"].builds[&n];
+        assert_eq!(
+            (b.result.as_deref(), b.duration, b.phase),
+            (Some("ABORTED"), 0, Phase::Done)
+        );
+    }
+
+    #[test]
+    fn a_pipeline_has_no_post_production_window() {
+        let mut w = World::new(Settings::default());
+        w.create("pipe", Kind::Pipeline).unwrap();
+        let id = w.enqueue("pipe", Enqueue::default()).unwrap();
+        let n = w.start(id).unwrap();
+        w.complete("pipe", n, "SUCCESS").unwrap();
+        assert_eq!(w.items["pipe"].builds[&n].phase, Phase::Done);
         assert!(w.running.is_empty());
     }
 }

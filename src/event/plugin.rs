@@ -309,25 +309,49 @@ fn offline_cause(node: &crate::watch::NodeSnapshot) -> Value {
     Value::Object(map)
 }
 
-/// The plugin's `startedBy`: the last recognised cause wins.
+/// Cause classes that are `Cause.UserIdCause` (the class and the subclasses plugins ship):
+/// core's CLI cause extends it.
+const USER_ID_CAUSES: &[&str] = &[
+    "hudson.model.Cause$UserIdCause",
+    "hudson.cli.BuildCommand$CLICause",
+];
+
+/// `Cause.UpstreamCause` and its subclasses: pipeline-build-step's `BuildUpstreamCause` (the
+/// Pipeline `build` step) and the rebuild plugin's `RebuildCause`.
+const UPSTREAM_CAUSES: &[&str] = &[
+    "hudson.model.Cause$UpstreamCause",
+    "org.jenkinsci.plugins.workflow.support.steps.build.BuildUpstreamCause",
+    "com.sonyericsson.rebuild.RebuildCause",
+];
+
+/// `SCMTrigger.SCMTriggerCause` and the subclasses SCM plugins ship for their webhooks. Git's
+/// `GitStatus$CommitHookCause` extends plain `Cause`, so it is *not* one, and neither are
+/// branch-api's `BranchEventCause` and `BranchIndexingCause`.
+const SCM_CAUSES: &[&str] = &[
+    "hudson.triggers.SCMTrigger$SCMTriggerCause",
+    "com.cloudbees.jenkins.GitHubPushCause",
+    "com.dabsquared.gitlabjenkins.cause.GitLabWebHookCause",
+    "com.cloudbees.jenkins.plugins.BitBucketPushCause",
+];
+
+/// The plugin's `startedBy` (`QueueModel` via `Stage.buildQueueModel`): its `instanceof` tests
+/// on each cause in order, the last recognised cause winning; any other cause is ignored.
 pub fn started_by(causes: &[Cause]) -> String {
     let mut by = String::new();
     for cause in causes {
-        match cause.class.as_deref().unwrap_or("") {
-            "hudson.model.Cause$UserIdCause" => {
-                by = cause
-                    .user_name
-                    .clone()
-                    .unwrap_or_else(|| "anonymous".to_string())
-            }
-            "hudson.model.Cause$UpstreamCause" => by = "UPSTREAM".into(),
-            // SCMTriggerCause and the subclasses plugins ship.
-            "hudson.triggers.SCMTrigger$SCMTriggerCause"
-            | "com.cloudbees.jenkins.GitHubPushCause"
-            | "com.dabsquared.gitlabjenkins.cause.GitLabWebHookCause"
-            | "hudson.plugins.git.GitStatus$CommitHookCause" => by = "SCM".into(),
-            "hudson.triggers.TimerTrigger$TimerTriggerCause" => by = "TIMER".into(),
-            _ => {}
+        let class = cause.class.as_deref().unwrap_or("");
+        if USER_ID_CAUSES.contains(&class) {
+            // `UserIdCause.getUserName()`: the user's display name, "anonymous" without one.
+            by = cause
+                .user_name
+                .clone()
+                .unwrap_or_else(|| "anonymous".to_string());
+        } else if UPSTREAM_CAUSES.contains(&class) {
+            by = "UPSTREAM".into();
+        } else if SCM_CAUSES.contains(&class) {
+            by = "SCM".into();
+        } else if class == "hudson.triggers.TimerTrigger$TimerTriggerCause" {
+            by = "TIMER".into();
         }
     }
     by
@@ -459,6 +483,17 @@ mod tests {
             ),
         ];
         assert_eq!(started_by(&causes), "TIMER");
+        // The Pipeline `build` step's cause is an UpstreamCause; git's commit hook is no
+        // SCMTriggerCause (the plugin ignores it), GitHub's push cause is one.
+        let step = cause(
+            "org.jenkinsci.plugins.workflow.support.steps.build.BuildUpstreamCause",
+            None,
+        );
+        assert_eq!(started_by(&[step]), "UPSTREAM");
+        let hook = cause("hudson.plugins.git.GitStatus$CommitHookCause", None);
+        assert_eq!(started_by(&[hook]), "");
+        let push = cause("com.cloudbees.jenkins.GitHubPushCause", None);
+        assert_eq!(started_by(&[push]), "SCM");
         assert_eq!(started_by(&causes[..1]), "Jane Doe");
         assert_eq!(started_by(&[]), "");
         assert_eq!(

@@ -579,6 +579,28 @@ mod tests {
     }
 
     #[test]
+    fn queue_tasks_are_told_apart_by_class() {
+        let block: QueueItem = fixture("queue-item-node-block.from-source.json");
+        assert_eq!(block.task_kind(), TaskKind::NodeBlock);
+        let left: QueueItem = fixture("queue-item-left-node-block.from-source.json");
+        assert_eq!(left.task_kind(), TaskKind::NodeBlock);
+        let indexing: QueueItem = fixture("queue-item-indexing-blocked.from-source.json");
+        assert_eq!(indexing.task_kind(), TaskKind::Computation);
+        let done: QueueItem = fixture("queue-item-left-indexing.from-source.json");
+        assert_eq!(done.task_kind(), TaskKind::Computation);
+        let executable = done.executable.flatten().expect("an executable");
+        assert!(executable.url.is_none() && executable.number.is_none());
+        let freestyle: QueueItem = fixture("queue-item-left-cancelled.jenkins-rest.json");
+        assert_eq!(freestyle.task_kind(), TaskKind::Job);
+        // Before 2.2 there is no `_class`: a task with a run's URL is a node block.
+        let old = Task {
+            url: Some("job/app/12/".into()),
+            ..Task::default()
+        };
+        assert_eq!(old.kind(), TaskKind::NodeBlock);
+    }
+
+    #[test]
     fn computers_show_running_builds_on_executors_and_one_off_executors() {
         let set: ComputerSet = fixture("computer-list-depth2-running.api4jenkins.json");
         assert!(set.computer[0].is_built_in());

@@ -355,15 +355,36 @@ impl Differ {
             return;
         };
         let last = node.last_number();
+        let since = self.out.state.scanned_at;
+        let mut recreated = false;
         if let Some(job) = self.out.state.jobs.get_mut(&path) {
             let (_, fresh) = job_state(node, 0);
             job.scanned |= by_scan;
+            if last < job.high && job.open.is_empty() {
+                // Numbers went down: the job was deleted and created again under its name
+                // between two scans, or builds were deleted and `nextBuildNumber` lowered.
+                // Builds from before the last scan are history; newer ones are read.
+                job.to_fetch.retain(|n| *n <= last);
+                let fresh_builds =
+                    matches!((since, node.last_started()), (Some(s), Some(t)) if t >= s);
+                job.high = if fresh_builds {
+                    last.saturating_sub(MAX_BUILD_GAP)
+                } else {
+                    last
+                };
+                job.since = since;
+                // No build left, or only new ones: a new job under the old name, which the
+                // plugin reports created (`ItemListener.onCreated`).
+                recreated = last == 0 || fresh_builds;
+            }
             let changed = job.fingerprint != fresh.fingerprint;
             job.info = fresh.info;
             job.fingerprint = fresh.fingerprint.clone();
             let gap = self.add_builds(&path, last);
             self.note_gap(&path, gap);
-            if changed && is_abstract_project(node) {
+            if recreated {
+                self.report_created(node, path, fresh.fingerprint);
+            } else if changed && is_abstract_project(node) {
                 self.pend_item(path, ItemKind::Updated, fresh.fingerprint);
             }
             return;
@@ -386,19 +407,7 @@ impl Differ {
         if is_new {
             let gap = self.add_builds(&path, last);
             self.note_gap(&path, gap);
-            if is_abstract_project(node) {
-                // The plugin's event carries config.xml: read it first.
-                self.pend_item(path.clone(), ItemKind::Created, fingerprint);
-            } else if let Some(job) = self.out.state.jobs.get(&path) {
-                let change = Change::Item {
-                    job: job.info.clone(),
-                    kind: ItemKind::Created,
-                    config: None,
-                    at: self.now,
-                    revision: fingerprint,
-                };
-                self.emit(change);
-            }
+            self.report_created(node, path.clone(), fingerprint);
         }
         // Builds already seen running on executors before we knew the job.
         let running: Vec<u64> = self
@@ -416,6 +425,23 @@ impl Differ {
                     job.high = job.high.max(n);
                 }
             }
+        }
+    }
+
+    /// `job.created`: for an `AbstractProject` once its config.xml is read (the plugin's
+    /// event carries it), for any other job at once.
+    fn report_created(&mut self, node: &JobNode, path: JobPath, fingerprint: String) {
+        if is_abstract_project(node) {
+            self.pend_item(path, ItemKind::Created, fingerprint);
+        } else if let Some(job) = self.out.state.jobs.get(&path) {
+            let change = Change::Item {
+                job: job.info.clone(),
+                kind: ItemKind::Created,
+                config: None,
+                at: self.now,
+                revision: fingerprint,
+            };
+            self.emit(change);
         }
     }
 
@@ -629,7 +655,8 @@ impl Differ {
             Fetched::Found(item) => match item.executable.flatten().and_then(|e| e.url) {
                 Some(url) => {
                     entry.lookup = Lookup::Linked;
-                    if let Some(build) = path::build_ref(&url) {
+                    entry.linked = path::build_ref(&url);
+                    if let Some(build) = entry.linked.clone() {
                         self.expect_build(build);
                     }
                 }
@@ -696,6 +723,7 @@ impl Differ {
             (Some(false), TaskKind::Job, Some(build)) => {
                 // `left` goes out with the build's first event, which is read now.
                 entry.lookup = Lookup::Linked;
+                entry.linked = Some(build.clone());
                 self.state().queue.insert(id, entry);
                 self.expect_build(build);
             }
@@ -915,6 +943,20 @@ impl Differ {
                 if let Some(change) = deleted {
                     self.emit(change);
                 }
+                // Its queue item named it, then a build discarder (or a user) deleted it
+                // before we read it: the item still left.
+                let orphan = self
+                    .out
+                    .state
+                    .queue
+                    .iter()
+                    .find(|(_, e)| e.linked.as_ref() == Some(&id))
+                    .map(|(q, _)| *q);
+                if let Some(q) = orphan {
+                    let entry = self.state().queue.remove(&q).expect("found above");
+                    let exit_time = entry.vanished_at.unwrap_or(now);
+                    self.left(entry.item, exit_time);
+                }
                 self.out.notes.push(Note::BuildGone(id));
             }
             Fetched::Failed => {}
@@ -1041,6 +1083,7 @@ impl QueueEntry {
             vanished_at: None,
             lookup: Lookup::Pending,
             no_build: kind == TaskKind::Computation,
+            linked: None,
         }
     }
 }

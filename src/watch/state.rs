@@ -66,6 +66,10 @@ pub struct QueueEntry {
     /// without reading its left-item record.
     #[serde(default)]
     pub no_build: bool,
+    /// The build its left item named (with `Lookup::Linked`), so that a build deleted before
+    /// we read it still lets the item leave.
+    #[serde(default)]
+    pub linked: Option<BuildRef>,
 }
 
 /// The state of a vanished item's `/queue/item/ID/` lookup.

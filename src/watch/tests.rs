@@ -889,3 +889,40 @@ fn job_created_and_built_between_two_scans_is_created_with_its_build() {
         ]
     );
 }
+
+#[test]
+fn job_deleted_and_created_again_between_two_scans_reports_its_new_builds() {
+    let mut h = Harness::baseline(vec![freestyle_built("app", 10, -5_000)], vec![], &[]);
+    h.builds.push(build("app", 1, 0, false, Some("SUCCESS")));
+    h.builds.push(build("app", 2, 0, false, Some("FAILURE")));
+    h.poll(vec![], &[], Some(vec![freestyle_built("app", 2, 2_000)]));
+    let took = h.took();
+    assert_eq!(took[0], "created:app");
+    assert!(took.contains(&"finalized:app#1".to_string()), "{took:?}");
+    assert!(took.contains(&"failed:app#2".to_string()), "{took:?}");
+    assert!(h.state.jobs["job/app/"].to_fetch.is_empty());
+}
+
+#[test]
+fn lowered_next_build_number_reports_the_builds_that_come_after() {
+    let mut h = Harness::baseline(vec![freestyle_built("app", 10, -5_000)], vec![], &[]);
+    h.poll(vec![], &[], Some(vec![freestyle_built("app", 10, -5_000)]));
+    // Builds 8 to 10 deleted, nextBuildNumber set back to 8.
+    h.poll(vec![], &[], Some(vec![freestyle_built("app", 7, -6_000)]));
+    assert_eq!(h.took(), Vec::<String>::new(), "old builds are history");
+    let mut b = build("app", 8, 0, false, Some("SUCCESS"));
+    b.timestamp = 25_000;
+    h.builds.push(b);
+    h.poll(vec![], &[], Some(vec![freestyle_built("app", 8, 25_000)]));
+    assert_eq!(h.took(), ["started:app#8", "completed:app#8", "finalized:app#8"]);
+}
+
+#[test]
+fn a_build_discarded_after_its_queue_item_named_it_still_lets_the_item_leave() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    h.poll(vec![queue_item(1, "app", 100)], &[], None);
+    h.left.push((1, left_item(1, "app", Some(2)))); // build #2 is not in the table: deleted
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), ["entered:1", "left:1"]);
+    assert!(h.state.queue.is_empty() && h.state.jobs["job/app/"].to_fetch.is_empty());
+}
