@@ -99,9 +99,15 @@ fn to_value(model: impl Serialize) -> Value {
     serde_json::to_value(model).expect("plugin models always serialise")
 }
 
-/// The plugin's event for a change; `None` for what the plugin never reports (deletions, and
-/// items other than freestyle-type projects: its ItemListener ignores them).
+/// The plugin's event for a change; `None` for what the plugin never reports (deletions,
+/// items other than freestyle-type projects: its ItemListener ignores them, and runs whose
+/// `queueId` is ≤ 0: `BuildModel.setQueueId` throws, and `Stage.handleEvent` drops the event).
 pub(super) fn encode(change: &Change, bodies: JobBodies, run_user: Option<&str>) -> Option<Plugin> {
+    if let Change::Build { build, .. } = change
+        && build.queue_id <= 0
+    {
+        return None;
+    }
     Some(match change {
         Change::QueueEntered(item) => queue(item, "ENTERED_WAITING", item.in_queue_since),
         Change::QueueLeft { item, exit_time } => queue(item, "LEFT", *exit_time),
@@ -455,6 +461,34 @@ pub(super) fn encode_source(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_without_a_positive_queue_id_give_no_job_events_as_in_the_plugin() {
+        let run = |queue_id: i64| {
+            let build: crate::jenkins::model::Build = serde_json::from_value(serde_json::json!({
+                "number": 3, "url": "http://ci/job/app/3/", "building": true,
+                "timestamp": 1_000, "duration": 0, "queueId": queue_id}))
+            .unwrap();
+            let id = crate::jenkins::path::BuildRef {
+                job: "job/app/".into(),
+                number: 3,
+            };
+            Change::Build {
+                job: crate::watch::JobInfo {
+                    path: "job/app/".into(),
+                    name: "app".into(),
+                    display_name: "app".into(),
+                    class: None,
+                },
+                build: crate::watch::BuildFacts::from_build(id, &build),
+                phase: Phase::Started,
+                timestamp: 1_000,
+            }
+        };
+        assert!(encode(&run(7), JobBodies::Intended, None).is_some());
+        assert!(encode(&run(0), JobBodies::Intended, None).is_none());
+        assert!(encode(&run(-1), JobBodies::Intended, None).is_none());
+    }
 
     #[test]
     fn time_span_matches_jenkins_util_get_time_span_string() {

@@ -914,7 +914,10 @@ fn lowered_next_build_number_reports_the_builds_that_come_after() {
     b.timestamp = 25_000;
     h.builds.push(b);
     h.poll(vec![], &[], Some(vec![freestyle_built("app", 8, 25_000)]));
-    assert_eq!(h.took(), ["started:app#8", "completed:app#8", "finalized:app#8"]);
+    assert_eq!(
+        h.took(),
+        ["started:app#8", "completed:app#8", "finalized:app#8"]
+    );
 }
 
 #[test]
