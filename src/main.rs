@@ -218,6 +218,39 @@ async fn check_controller(c: &jenkins_event_shim::config::Controller) -> anyhow:
         .await
         .context("reading the executors")?;
     println!("permissions: queue and executors readable");
+    // Jenkins hides what the user cannot read (Jenkins.getItems): say what that means here.
+    let (root, _) = client
+        .get_json::<jenkins::model::JobTree>("api/json", Some(&jenkins::tree::job_tree(1)))
+        .await
+        .context("reading the job list")?;
+    if root.jobs.is_empty() {
+        println!(
+            "jobs: none visible to {}: grant it Overall/Read and Job/Read (Item/Read on a folder shows only that folder)",
+            who.name
+        );
+    } else {
+        println!(
+            "jobs: {} visible at the top level (jobs this user cannot read are hidden, and send no events)",
+            root.jobs.len()
+        );
+    }
+    let freestyle = root.jobs.iter().find(|j| {
+        j.class
+            .as_deref()
+            .is_some_and(|c| watch::ABSTRACT_PROJECT_CLASSES.contains(&c))
+    });
+    if let Some(job) = freestyle
+        .and_then(|j| j.url.as_deref())
+        .and_then(jenkins::path::job_path)
+    {
+        match client.get_text(&format!("{job}config.xml")).await {
+            Ok(_) => println!("config.xml: readable (job.created/updated carry configFile)"),
+            Err(jenkins::Error::Forbidden { .. }) => println!(
+                "config.xml: not readable (403): job.created/updated go out without configFile; grant Job/ExtendedRead to include it"
+            ),
+            Err(e) => println!("config.xml: could not be read: {e}"),
+        }
+    }
     Ok(())
 }
 

@@ -51,6 +51,8 @@ pub struct Poller {
     parent_classes: std::collections::HashMap<JobPath, Option<String>>,
     /// Stage events already produced for running Pipeline builds (`cdevents::stage_key`).
     stages_sent: std::collections::HashMap<BuildRef, BTreeSet<String>>,
+    /// A 403 on `config.xml` was logged: the missing permission is the same for every job.
+    warned_config_forbidden: bool,
 }
 
 impl Poller {
@@ -86,6 +88,7 @@ impl Poller {
             version: None,
             parent_classes: Default::default(),
             stages_sent: Default::default(),
+            warned_config_forbidden: false,
         }
     }
 
@@ -162,6 +165,12 @@ impl Poller {
             self.state = out.state;
             changes.extend(out.changes);
             for note in out.notes {
+                if matches!(note, Note::ConfigForbidden(_)) {
+                    if self.warned_config_forbidden {
+                        continue;
+                    }
+                    self.warned_config_forbidden = true;
+                }
                 log_note(note, self.version.as_deref());
             }
             let f = out.follow_ups;
@@ -502,6 +511,7 @@ fn fetched<T>(result: Result<(T, jenkins::Meta), jenkins::Error>) -> Fetched<T> 
     match result {
         Ok((value, _)) => Fetched::Found(value),
         Err(e) if e.is_not_found() => Fetched::Gone,
+        Err(jenkins::Error::Forbidden { .. }) => Fetched::Forbidden,
         Err(e) => {
             tracing::warn!("follow-up read failed, retrying next tick: {e}");
             Fetched::Failed
@@ -531,6 +541,15 @@ fn log_note(note: Note, version: Option<&str>) {
             tracing::info!(build = %build, "build deleted before it was read (404): skipped")
         }
         Note::JobGone(job) => tracing::debug!(job = %job, "job no longer listed: forgotten"),
+        Note::ConfigForbidden(job) => tracing::warn!(
+            job = %job,
+            "config.xml is not readable (403): job.created/job.updated are sent without configFile; grant the token's user Job/ExtendedRead to include it"
+        ),
+        Note::ConfigUnread(job) => tracing::warn!(
+            job = %job,
+            tries = watch::MAX_CONFIG_TRIES,
+            "config.xml could not be read: job.created/job.updated sent without configFile"
+        ),
         Note::BuildsSkipped { job, count } => tracing::warn!(
             job = %job,
             count,

@@ -114,6 +114,45 @@ async fn check_prints_version_identity_and_permissions() {
     assert!(stdout.contains("version 2.150.3"), "{stdout}");
     assert!(stdout.contains("identity: watcher"), "{stdout}");
     assert!(stdout.contains("queue and executors readable"), "{stdout}");
+    assert!(stdout.contains("jobs: none visible to watcher"), "{stdout}");
+}
+
+#[tokio::test]
+async fn check_says_which_jobs_and_files_a_restricted_token_cannot_read() {
+    let mock = util::jenkins(Settings {
+        users: vec![("watcher".into(), "t0ken-abc".into())],
+        access: vec![mock_jenkins::world::Access {
+            user: "watcher".into(),
+            folders: vec!["team".into()],
+            extended_read: false,
+        }],
+        ..Settings::default()
+    })
+    .await;
+    {
+        let mut w = mock.world();
+        w.create("team", Kind::Folder).unwrap();
+        w.create("app", Kind::Freestyle).unwrap();
+        w.create("other", Kind::Freestyle).unwrap();
+    }
+    let url = mock.url();
+    let env = [
+        ("JENKINS_URL", url.as_str()),
+        ("JENKINS_USER", "watcher"),
+        ("JENKINS_API_TOKEN", "t0ken-abc"),
+    ];
+    let (stdout, _) = text(&shim(&["check"], &env).await);
+    assert!(
+        stdout.contains("jobs: 1 visible at the top level"),
+        "{stdout}"
+    );
+    // Now with a job it can read but whose config.xml it cannot.
+    mock.world().settings.access[0].folders.push("app".into());
+    let (stdout, _) = text(&shim(&["check"], &env).await);
+    assert!(
+        stdout.contains("config.xml: not readable (403)") && stdout.contains("Job/ExtendedRead"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

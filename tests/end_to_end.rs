@@ -694,6 +694,61 @@ mod queue_api {
     }
 }
 
+/// A token that cannot read everything: Jenkins hides the jobs, queue items and builds it cannot
+/// read, and `config.xml` needs Job/ExtendedRead.
+mod permissions {
+    use super::*;
+
+    #[tokio::test]
+    async fn folder_scoped_token_sees_its_folder_only_and_sends_created_without_config() {
+        let mock = jenkins(Settings {
+            users: vec![("watcher".into(), "t0ken".into())],
+            access: vec![mock_jenkins::world::Access {
+                user: "watcher".into(),
+                folders: vec!["team".into()],
+                extended_read: false,
+            }],
+            ..Settings::default()
+        })
+        .await;
+        {
+            let mut w = mock.world();
+            w.create("team", Kind::Folder).unwrap();
+            w.create("team/app", Kind::Freestyle).unwrap();
+            w.create("secret", Kind::Folder).unwrap();
+            w.create("secret/vault", Kind::Freestyle).unwrap();
+        }
+        let rx = Receiver::start().await;
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.jenkins_user = Some("watcher".into());
+        opts.jenkins_token = Some("t0ken".into());
+        let shim = Shim::start(opts).await;
+        shim.wait_ready().await;
+        mock.world().create("team/new", Kind::Freestyle).unwrap();
+        mock.world()
+            .create("secret/hidden", Kind::Freestyle)
+            .unwrap();
+        rx.wait_for("created", |r| !r.is_empty()).await;
+        for job in ["secret/vault", "team/app"] {
+            util::run_build(&mock, job, "FAILURE");
+        }
+        rx.wait_for("team/app's lifecycle", |r| r.len() >= 7).await;
+        settle().await;
+        let created = &rx.received()[0];
+        assert_eq!(created.ty(), "org.jenkinsci.job.created");
+        assert_eq!(created.json()["name"], "new");
+        assert!(
+            created.json().get("configFile").is_none(),
+            "no configFile without Job/ExtendedRead: {}",
+            created.json()
+        );
+        assert_eq!(rx.types_for("job/vault"), Vec::<String>::new());
+        assert_eq!(rx.types_for("job/hidden"), Vec::<String>::new());
+        assert_eq!(rx.received().len(), 7, "created, then team/app's six");
+        shim.stop().await;
+    }
+}
+
 /// Behind a reverse proxy: Jenkins under a context path, and a configured root URL that is not
 /// the URL the shim polls.
 mod proxy {

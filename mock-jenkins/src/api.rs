@@ -89,7 +89,10 @@ async fn handle(
                 if method == Method::POST {
                     post(&mut w, &request)
                 } else if method == Method::GET || method == Method::HEAD {
-                    get(&w, &request)
+                    match w.access_of(caller.name()) {
+                        Some(access) => get(&w.visible_to(access), &request),
+                        None => get(&w, &request),
+                    }
                 } else {
                     html(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
                 }
@@ -310,7 +313,7 @@ fn get(w: &World, r: &Request) -> Response {
             None => html(StatusCode::FORBIDDEN, "anonymous has no user record"),
         },
         ["crumbIssuer", "api", f @ ("json" | "xml")] => api(f, Ok(crumb(w))),
-        ["job", ..] => get_job(w, &seg, sel),
+        ["job", ..] => get_job(w, &seg, sel, caller),
         _ => not_found(),
     }
 }
@@ -341,7 +344,7 @@ fn build_of<'i>(item: &'i Item, n: &str) -> Option<&'i Build> {
     }
 }
 
-fn get_job(w: &World, seg: &[&str], sel: Sel) -> Response {
+fn get_job(w: &World, seg: &[&str], sel: Sel, caller: Option<&str>) -> Response {
     let (full, rest) = split_job(seg);
     let Some(item) = w.items.get(&full) else {
         return not_found();
@@ -349,6 +352,14 @@ fn get_job(w: &World, seg: &[&str], sel: Sel) -> Response {
     match rest {
         [] => api("json", render::item(w, item, sel)),
         ["api", f @ ("json" | "xml")] => api(f, render::item(w, item, sel)),
+        // AbstractItem.doConfigDotXml checks Item.EXTENDED_READ.
+        ["config.xml"] if w.access_of(caller).is_some_and(|a| !a.extended_read) => html(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{} is missing the Job/ExtendedRead permission",
+                caller.unwrap_or("anonymous")
+            ),
+        ),
         ["config.xml"] => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/xml")],

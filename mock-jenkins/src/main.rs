@@ -23,6 +23,11 @@ struct Cli {
     /// A user and API token, `name:token` (repeatable). Without any, anonymous access is allowed.
     #[arg(long = "user")]
     users: Vec<String>,
+    /// Narrow a user's permissions, `name=folder[,folder…]`: Item/Read only in those folders
+    /// (none listed: everywhere), and no Item/ExtendedRead (`config.xml` answers 403).
+    /// Repeatable.
+    #[arg(long = "restrict", value_name = "USER=FOLDERS")]
+    restricted: Vec<String>,
     /// Serve under this context path, as Jenkins' `--prefix` (e.g. `/jenkins`).
     #[arg(long, default_value = "")]
     context_path: String,
@@ -104,6 +109,22 @@ async fn main() -> std::io::Result<()> {
         max_builds_per_job: cli.max_builds.or(cli.simulate.then_some(50)),
         context_path: cli.context_path,
         root_url: cli.root_url,
+        access: cli
+            .restricted
+            .iter()
+            .map(|r| {
+                let (user, folders) = r.split_once('=').unwrap_or((r, ""));
+                mock_jenkins::world::Access {
+                    user: user.to_string(),
+                    folders: folders
+                        .split(',')
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    extended_read: false,
+                }
+            })
+            .collect(),
     };
     let mock = MockJenkins::start(settings, cli.listen).await?;
     eprintln!(

@@ -248,6 +248,9 @@ pub struct Settings {
     pub post_production_ms: i64,
     /// Keep at most this many builds per job (a build discarder); `None` keeps all.
     pub max_builds_per_job: Option<usize>,
+    /// Users whose permissions are narrower than "read everything" (a matrix or folder-based
+    /// authorization strategy). Users not listed read everything.
+    pub access: Vec<Access>,
     /// Served under this context path (`/jenkins`, as with `--prefix` behind a reverse proxy);
     /// empty for `/`.
     pub context_path: String,
@@ -267,7 +270,30 @@ impl Default for Settings {
             max_builds_per_job: None,
             context_path: String::new(),
             root_url: None,
+            access: Vec::new(),
         }
+    }
+}
+
+/// What one user may read.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The user.
+    pub user: String,
+    /// Item/Read granted on these folders (and so on everything in them); empty = everywhere.
+    pub folders: Vec<String>,
+    /// Item/ExtendedRead (`config.xml`).
+    pub extended_read: bool,
+}
+
+impl Access {
+    /// Item/Read on `full_name`: it is one of the folders or inside one.
+    pub fn reads(&self, full_name: &str) -> bool {
+        self.folders.is_empty()
+            || self
+                .folders
+                .iter()
+                .any(|f| full_name == f || full_name.starts_with(&format!("{f}/")))
     }
 }
 
@@ -316,7 +342,7 @@ pub enum WorldError {
 }
 
 /// The controller.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct World {
     /// Settings.
     pub settings: Settings,
@@ -573,6 +599,26 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// What `user` may read, if it is restricted.
+    pub fn access_of(&self, user: Option<&str>) -> Option<&Access> {
+        let user = user?;
+        self.settings.access.iter().find(|a| a.user == user)
+    }
+
+    /// The controller as a restricted user sees it. Jenkins filters at every getter
+    /// (`Jenkins.getItems`, `Queue.getItems`, `Executor.getCurrentExecutable` hide what the user
+    /// cannot read; `getItemByFullName` answers null, so the URL is a 404): a copy without those
+    /// objects shows the same through every read of the API.
+    pub fn visible_to(&self, access: &Access) -> World {
+        let mut view = self.clone();
+        view.items.retain(|name, _| access.reads(name));
+        view.queue.retain(|_, q| access.reads(&q.job));
+        view.left.retain(|_, l| access.reads(&l.entry.job));
+        view.running.retain(|(job, _)| access.reads(job));
+        view.indexing.retain(|_, (job, _)| access.reads(job));
+        view
     }
 
     /// An item.

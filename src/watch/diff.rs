@@ -6,7 +6,8 @@ use super::change::{BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, 
 use super::state::{JobState, Lookup, NodeState, Progress, QueueEntry, State};
 use super::{
     ABSTRACT_PROJECT_CLASSES, LEFT_ITEM_GRACE_MS, MAX_BUILD_FETCHES_PER_TICK, MAX_BUILD_GAP,
-    MAX_GAP_PROBES_PER_TICK, MAX_HANDLED_QUEUE_IDS, MAX_QUEUE_GAPS, QUEUE_PROBE_BATCH,
+    MAX_CONFIG_TRIES, MAX_GAP_PROBES_PER_TICK, MAX_HANDLED_QUEUE_IDS, MAX_QUEUE_GAPS,
+    QUEUE_PROBE_BATCH,
 };
 use crate::jenkins::model::{Build, ComputerSet, JobNode, JobTree, QueueItem, QueueList, TaskKind};
 use crate::jenkins::path::{self, BuildRef, JobPath};
@@ -18,6 +19,9 @@ pub enum Fetched<T> {
     Found(T),
     /// 404: deleted, expired, or invisible.
     Gone,
+    /// 403: visible, but this user lacks the permission to read it (`config.xml` needs
+    /// Job/ExtendedRead). Retrying does not help.
+    Forbidden,
     /// Any other failure: try again next tick.
     Failed,
 }
@@ -103,6 +107,10 @@ pub enum Note {
     BuildGone(BuildRef),
     /// A job vanished from the scan.
     JobGone(JobPath),
+    /// `config.xml` answered 403: `created`/`updated` go out without `configFile`.
+    ConfigForbidden(JobPath),
+    /// `config.xml` could not be read [`MAX_CONFIG_TRIES`] times: sent without it.
+    ConfigUnread(JobPath),
     /// Unseen builds beyond [`MAX_BUILD_GAP`] were skipped.
     BuildsSkipped {
         /// The job.
@@ -173,6 +181,9 @@ pub fn diff(state: State, obs: Observation) -> Outcome {
     d.expire_left_items();
     if polled_queue {
         d.plan_probes();
+        // Items still waiting for their config.xml (a read failed): once per tick.
+        let pending = d.out.state.pending_items.keys().cloned();
+        d.out.follow_ups.configs.extend(pending);
     }
     d.plan_build_reads();
     let f = &mut d.out.follow_ups;
@@ -461,9 +472,25 @@ impl Differ {
     fn config(&mut self, path: JobPath, config: Fetched<String>) {
         let config = match config {
             Fetched::Found(text) => Some(text),
-            // Without Job/Configure the file is unreadable: report the change without it.
-            Fetched::Gone | Fetched::Failed => None,
+            // Deleted since: the change is reported without it.
+            Fetched::Gone => None,
+            // Without Job/ExtendedRead the file is unreadable: without it, and said once.
+            Fetched::Forbidden => {
+                self.out.notes.push(Note::ConfigForbidden(path.clone()));
+                None
+            }
+            Fetched::Failed => {
+                let state = self.state();
+                let tries = state.config_tries.entry(path.clone()).or_default();
+                *tries += 1;
+                if *tries < MAX_CONFIG_TRIES {
+                    return; // read again next tick (still pending)
+                }
+                self.out.notes.push(Note::ConfigUnread(path.clone()));
+                None
+            }
         };
+        self.state().config_tries.remove(&path);
         let Some((kind, revision)) = self.state().pending_items.remove(&path) else {
             return;
         };
@@ -663,7 +690,7 @@ impl Differ {
                 // Jenkins writes the left item before the build exists: read it again.
                 None => entry.lookup = Lookup::Race,
             },
-            Fetched::Gone => entry.lookup = Lookup::Gone,
+            Fetched::Gone | Fetched::Forbidden => entry.lookup = Lookup::Gone,
             Fetched::Failed => {}
         }
     }
@@ -674,7 +701,7 @@ impl Differ {
         let item = match fetched {
             Fetched::Found(item) => item,
             // Never used yet, expired, or hidden from us (404 without Item/Discover).
-            Fetched::Gone => return,
+            Fetched::Gone | Fetched::Forbidden => return,
             Fetched::Failed => {
                 if was_gap {
                     self.state().gaps.insert(id);
@@ -926,7 +953,7 @@ impl Differ {
     fn build(&mut self, id: BuildRef, fetched: Fetched<Build>) {
         match fetched {
             Fetched::Found(build) => self.build_facts(BuildFacts::from_build(id, &build)),
-            Fetched::Gone => {
+            Fetched::Gone | Fetched::Forbidden => {
                 let now = self.now;
                 let mut deleted = None;
                 if let Some(job) = self.state().jobs.get_mut(&id.job) {

@@ -46,6 +46,10 @@ pub const MAX_QUEUE_GAPS: usize = 1_000;
 /// Gap probes per tick, newest first; the rest wait for the next tick.
 pub const MAX_GAP_PROBES_PER_TICK: usize = 32;
 
+/// Reads of a job's `config.xml` that fail (5xx, timeouts) before `created`/`updated` go out
+/// without `configFile`, one per tick.
+pub const MAX_CONFIG_TRIES: u8 = 3;
+
 /// Queue ids remembered as handled, so that a stale queue list never re-announces one.
 pub const MAX_HANDLED_QUEUE_IDS: usize = 100_000;
 

@@ -48,6 +48,9 @@ pub struct State {
     pub held: BTreeMap<u64, Vec<BuildFacts>>,
     /// created/updated waiting for the job's `config.xml`.
     pub pending_items: BTreeMap<JobPath, (ItemKind, String)>,
+    /// Failed reads of a pending item's `config.xml` so far.
+    #[serde(default)]
+    pub config_tries: BTreeMap<JobPath, u8>,
     /// `--backfill`: builds started at or after this time (ms) that existed at the starting
     /// point are reported too; older ones are not.
     pub backfill_since: Option<i64>,

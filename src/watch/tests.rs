@@ -83,6 +83,8 @@ struct Harness {
     now: i64,
     /// Every follow-up read asked for: `left:ID`, `job:PATH`.
     asked: Vec<String>,
+    /// What every `config.xml` read answers, if not the file.
+    config_answer: Option<Fetched<String>>,
 }
 
 impl Harness {
@@ -112,6 +114,7 @@ impl Harness {
             notes: vec![],
             now: 0,
             asked: vec![],
+            config_answer: None,
         }
     }
 
@@ -167,7 +170,10 @@ impl Harness {
             let configs = f
                 .configs
                 .iter()
-                .map(|p| (p.clone(), Fetched::Found(format!("<project>{p}</project>"))))
+                .map(|p| {
+                    let file = Fetched::Found(format!("<project>{p}</project>"));
+                    (p.clone(), self.config_answer.clone().unwrap_or(file))
+                })
                 .collect();
             let jobs = f
                 .jobs
@@ -928,4 +934,53 @@ fn a_build_discarded_after_its_queue_item_named_it_still_lets_the_item_leave() {
     h.poll(vec![], &[], None);
     assert_eq!(h.took(), ["entered:1", "left:1"]);
     assert!(h.state.queue.is_empty() && h.state.jobs["job/app/"].to_fetch.is_empty());
+}
+
+/// The config file of the first `created` change, if any.
+fn created_config(changes: &[Change]) -> Option<Option<String>> {
+    changes.iter().find_map(|c| match c {
+        Change::Item {
+            kind: ItemKind::Created,
+            config,
+            ..
+        } => Some(config.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn unreadable_config_xml_sends_created_without_it_at_once_on_403() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    h.config_answer = Some(Fetched::Forbidden);
+    h.poll(
+        vec![],
+        &[],
+        Some(vec![freestyle("app", Some(1)), freestyle("new", None)]),
+    );
+    assert_eq!(created_config(&h.changes), Some(None));
+    assert!(
+        h.notes
+            .iter()
+            .any(|n| matches!(n, Note::ConfigForbidden(p) if p == "job/new/"))
+    );
+    assert!(h.state.pending_items.is_empty());
+}
+
+#[test]
+fn failing_config_xml_reads_are_retried_a_bounded_number_of_times() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    h.config_answer = Some(Fetched::Failed);
+    let tree = || Some(vec![freestyle("app", Some(1)), freestyle("new", None)]);
+    h.poll(vec![], &[], tree());
+    assert_eq!(created_config(&h.changes), None, "waits for a retry");
+    for _ in 1..MAX_CONFIG_TRIES {
+        h.poll(vec![], &[], None);
+    }
+    assert_eq!(
+        created_config(&h.changes),
+        Some(None),
+        "then goes out without it"
+    );
+    assert!(h.notes.iter().any(|n| matches!(n, Note::ConfigUnread(_))));
+    assert!(h.state.pending_items.is_empty() && h.state.config_tries.is_empty());
 }
