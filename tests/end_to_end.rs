@@ -749,6 +749,69 @@ mod permissions {
     }
 }
 
+/// Matrix projects: a `MatrixBuild` and one `MatrixRun` per configuration, each queued and run;
+/// `RunListener` fires for every `Run`, `ItemListener.onCreated` for none of the configurations.
+mod matrix {
+    use super::*;
+
+    fn matrix_done(mock: &MockJenkins, n: u64) -> bool {
+        let w = mock.world();
+        w.items["m"]
+            .builds
+            .get(&n)
+            .is_some_and(|b| b.result.is_some())
+            && !w.running.contains(&("m".to_string(), n))
+    }
+
+    #[tokio::test]
+    async fn each_configuration_run_is_reported_without_created_or_history() {
+        let mock = jenkins(Settings::default()).await;
+        mock.world()
+            .create_matrix("m", "label", &["linux", "windows"])
+            .unwrap();
+        mock.world().item_mut("m").unwrap().plan = Plan {
+            duration_ms: 300,
+            result: "SUCCESS".into(),
+        };
+        // History: build #1 ran before the shim started.
+        assert_eq!(util::jenkins_post(&mock, "job/m/build").await, 201);
+        util::eventually("matrix build #1 done", || matrix_done(&mock, 1)).await;
+        let rx = Receiver::start().await;
+        let shim = Shim::start(options(&mock, vec![rx.url()])).await;
+        shim.wait_ready().await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await; // a scan
+        assert_eq!(util::jenkins_post(&mock, "job/m/build").await, 201);
+        util::eventually("matrix build #2 done", || matrix_done(&mock, 2)).await;
+        rx.wait_for("the build and its two runs", |r| r.len() >= 15)
+            .await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await; // a scan, then nothing more
+        assert_eq!(
+            rx.received().len(),
+            15,
+            "{:?}",
+            rx.received()
+                .iter()
+                .map(|r| r.ty().to_string())
+                .collect::<Vec<_>>()
+        );
+        for source in ["job/m", "job/linux", "job/windows"] {
+            assert_eq!(rx.types_for(source), util::contract::LIFECYCLE, "{source}");
+        }
+        let linux: Vec<_> = rx
+            .received()
+            .into_iter()
+            .filter(|r| r.header("ce-source") == Some("job/linux"))
+            .collect();
+        assert_eq!(linux[0].json()["startedBy"], "UPSTREAM");
+        let started = linux[2].json();
+        assert_eq!(started["name"], "label=linux");
+        assert_eq!(started["url"], "job/m/label=linux/");
+        assert_eq!(started["build"]["number"], 2);
+        assert_eq!(started["build"]["url"], "job/m/label=linux/2/");
+        shim.stop().await;
+    }
+}
+
 /// Behind a reverse proxy: Jenkins under a context path, and a configured root URL that is not
 /// the URL the shim polls.
 mod proxy {

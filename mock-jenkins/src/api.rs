@@ -237,15 +237,26 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// `job/a/job/b/rest…` → (`a/b`, rest).
-fn split_job<'s>(seg: &'s [&'s str]) -> (String, &'s [&'s str]) {
+/// `job/a/job/b/rest…` → (`a/b`, rest); a matrix configuration follows its project without
+/// `job/` (`job/m/label=linux/3/` → (`m/label=linux`, `3`)).
+fn split_job<'s>(w: &World, seg: &'s [&'s str]) -> (String, &'s [&'s str]) {
     let mut names = Vec::new();
     let mut rest = seg;
     while let ["job", name, tail @ ..] = rest {
         names.push(*name);
         rest = tail;
     }
-    (names.join("/"), rest)
+    let mut full = names.join("/");
+    if let [cfg, tail @ ..] = rest
+        && w.items
+            .get(&full)
+            .is_some_and(|i| i.kind == crate::world::Kind::Matrix)
+        && w.items.contains_key(&format!("{full}/{cfg}"))
+    {
+        full = format!("{full}/{cfg}");
+        rest = tail;
+    }
+    (full, rest)
 }
 
 /// Serves a rendered object as `api/json` or `api/xml`.
@@ -345,7 +356,7 @@ fn build_of<'i>(item: &'i Item, n: &str) -> Option<&'i Build> {
 }
 
 fn get_job(w: &World, seg: &[&str], sel: Sel, caller: Option<&str>) -> Response {
-    let (full, rest) = split_job(seg);
+    let (full, rest) = split_job(w, seg);
     let Some(item) = w.items.get(&full) else {
         return not_found();
     };
@@ -428,7 +439,7 @@ fn post(w: &mut World, r: &Request) -> Response {
             Ok(StatusCode::OK.into_response())
         }
         ["createItem"] | ["job", .., "createItem"] => {
-            let (folder, _) = split_job(&seg);
+            let (folder, _) = split_job(w, &seg);
             match r.query.get("name") {
                 None => Err(WorldError::Invalid(
                     "Query parameter 'name' is required".into(),
@@ -469,7 +480,7 @@ fn post(w: &mut World, r: &Request) -> Response {
 }
 
 fn post_job(w: &mut World, seg: &[&str], r: &Request, body: &str) -> Result<Response, WorldError> {
-    let (full, rest) = split_job(seg);
+    let (full, rest) = split_job(w, seg);
     if !w.items.contains_key(&full) {
         return Err(WorldError::NoItem(full));
     }

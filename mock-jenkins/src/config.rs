@@ -102,7 +102,9 @@ pub fn parse(xml: &str) -> Result<JobConfig, ConfigError> {
     }
     let root = root.ok_or_else(|| ConfigError("config.xml is empty".into()))?;
     let kind = match root.as_str() {
-        "project" | "matrix-project" | "maven2-moduleset" => Kind::Freestyle,
+        "project" | "maven2-moduleset" => Kind::Freestyle,
+        "matrix-project" => Kind::Matrix,
+        "matrix-config" => Kind::MatrixConfiguration,
         "flow-definition" => Kind::Pipeline,
         "com.cloudbees.hudson.plugins.folder.Folder" => Kind::Folder,
         "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject" => {

@@ -111,10 +111,23 @@ impl<'s> Obj<'s> {
 /// The absolute URL of an item.
 pub fn item_url(world: &World, full_name: &str) -> String {
     let mut url = world.root_url.clone();
+    let mut name = String::new();
     for part in full_name.split('/') {
-        url.push_str("job/");
+        // A matrix configuration hangs off its project without `job/` (`job/m/label=linux/`):
+        // MatrixProject.getDynamic resolves it by name.
+        let in_matrix = world
+            .items
+            .get(&name)
+            .is_some_and(|i| i.kind == Kind::Matrix);
+        if !in_matrix {
+            url.push_str("job/");
+        }
         url.extend(utf8_percent_encode(part, SEGMENT));
         url.push('/');
+        if !name.is_empty() {
+            name.push('/');
+        }
+        name.push_str(part);
     }
     url
 }
@@ -238,6 +251,25 @@ pub fn item(world: &World, item: &Item, sel: Sel) -> R {
         })?
         .put("nextBuildNumber", false, || item.next_build_number.into())
         .put("concurrentBuild", false, || item.concurrent.into());
+    if item.kind == Kind::Matrix {
+        // MatrixProject exports its configurations here, never under `jobs`.
+        o.list(
+            "activeConfigurations",
+            false,
+            || {
+                world
+                    .items
+                    .values()
+                    .filter(|i| {
+                        i.kind == Kind::MatrixConfiguration
+                            && crate::world::split_parent(&i.full_name)
+                                .is_some_and(|(p, _)| p == item.full_name)
+                    })
+                    .collect()
+            },
+            |s, i| self::item(world, i, s),
+        )?;
+    }
     o.done()
 }
 
@@ -324,6 +356,24 @@ pub fn build(world: &World, item: &Item, b: &Build, sel: Sel) -> R {
         );
     }
     o.put("culprits", false, || json!([]));
+    if item.kind == Kind::Matrix {
+        // MatrixBuild.getRuns: the run of each configuration with this number.
+        let runs: Vec<Value> = world
+            .items
+            .values()
+            .filter(|i| {
+                i.kind == Kind::MatrixConfiguration
+                    && crate::world::split_parent(&i.full_name)
+                        .is_some_and(|(p, _)| p == item.full_name)
+            })
+            .filter(|i| i.builds.contains_key(&b.number))
+            .map(|i| {
+                json!({"_class": Kind::MatrixConfiguration.build_class(), "number": b.number,
+                            "url": format!("{}{}/", item_url(world, &i.full_name), b.number)})
+            })
+            .collect();
+        o.put("runs", false, || runs.into());
+    }
     o.done()
 }
 
@@ -557,7 +607,10 @@ pub fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
             let Some(item) = world.items.get(job) else {
                 continue;
             };
-            if item.kind == Kind::Pipeline {
+            if item.kind == Kind::Matrix {
+                // A MatrixBuild is a FlyweightTask: it waits for its runs on a one-off executor.
+                one_off.push(json!({"build": [job, number]}));
+            } else if item.kind == Kind::Pipeline {
                 one_off.push(json!({"build": [job, number]}));
                 if world
                     .left

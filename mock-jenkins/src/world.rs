@@ -59,6 +59,13 @@ pub enum Kind {
     Folder,
     /// `org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject`.
     Multibranch,
+    /// matrix-project's `hudson.matrix.MatrixProject`: its builds (`MatrixBuild`, on a
+    /// one-off executor: it is a `Queue.FlyweightTask`) schedule one run per configuration.
+    Matrix,
+    /// `hudson.matrix.MatrixConfiguration`: one combination of a matrix project's axes, at
+    /// `job/<project>/<axis>=<value>/`, not listed under `jobs`. Its runs (`MatrixRun`) are
+    /// queued like any build and numbered as their parent `MatrixBuild`.
+    MatrixConfiguration,
 }
 
 impl Kind {
@@ -71,6 +78,8 @@ impl Kind {
             Kind::Multibranch => {
                 "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
             }
+            Kind::Matrix => "hudson.matrix.MatrixProject",
+            Kind::MatrixConfiguration => "hudson.matrix.MatrixConfiguration",
         }
     }
 
@@ -83,6 +92,8 @@ impl Kind {
     pub fn build_class(self) -> &'static str {
         match self {
             Kind::Pipeline => "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+            Kind::Matrix => "hudson.matrix.MatrixBuild",
+            Kind::MatrixConfiguration => "hudson.matrix.MatrixRun",
             _ => "hudson.model.FreeStyleBuild",
         }
     }
@@ -458,6 +469,7 @@ impl World {
         if let Some((parent, _)) = split_parent(full_name) {
             match self.items.get(parent) {
                 Some(p) if p.kind.is_container() => {}
+                Some(p) if p.kind == Kind::Matrix && config.kind == Kind::MatrixConfiguration => {}
                 Some(_) => return Err(WorldError::Invalid(format!("{parent} is not a folder"))),
                 None => self.create(parent, Kind::Folder)?,
             }
@@ -539,6 +551,24 @@ impl World {
             .collect();
         for id in queued {
             self.cancel(id)?;
+        }
+        Ok(())
+    }
+
+    /// A matrix project with one axis (`MatrixProject.rebuildConfigurations`): a
+    /// `MatrixConfiguration` per value, named `axis=value` (`Combination.toString`) and displayed
+    /// as the value alone (`Combination.toCompactString`: the values of one axis are unique).
+    pub fn create_matrix(
+        &mut self,
+        full_name: &str,
+        axis: &str,
+        values: &[&str],
+    ) -> Result<(), WorldError> {
+        self.create(full_name, Kind::Matrix)?;
+        for value in values {
+            let name = format!("{full_name}/{axis}={value}");
+            self.create(&name, Kind::MatrixConfiguration)?;
+            self.item_mut(&name)?.display_name = Some((*value).to_string());
         }
         Ok(())
     }
@@ -729,9 +759,15 @@ impl World {
             return Ok(number);
         }
         let job = entry.job.clone();
+        // A MatrixRun takes its parent MatrixBuild's number (`MatrixConfiguration
+        // .assignBuildNumber`).
+        let parent_number = split_parent(&job)
+            .and_then(|(parent, _)| self.items.get(parent))
+            .filter(|p| p.kind == Kind::Matrix)
+            .and_then(|p| p.builds.keys().next_back().copied());
         let item = self.item_mut(&job)?;
-        let number = item.next_build_number;
-        item.next_build_number += 1;
+        let number = parent_number.unwrap_or(item.next_build_number);
+        item.next_build_number = number + 1;
         let kind = item.kind;
         item.builds.insert(
             number,
@@ -759,6 +795,9 @@ impl World {
                 left_at: now,
             },
         );
+        if kind == Kind::Matrix {
+            self.schedule_matrix_runs(&job, number)?;
+        }
         if kind == Kind::Pipeline {
             // The run's node{} block asks for an executor: a placeholder queue item.
             let pid = self.next_queue_id;
@@ -782,6 +821,69 @@ impl World {
             );
         }
         Ok(number)
+    }
+
+    /// matrix-project's `DefaultMatrixExecutionStrategyImpl`: the `MatrixBuild` schedules each
+    /// configuration (`MatrixConfiguration.scheduleBuild`, quiet period 0, through the queue)
+    /// with an `UpstreamCause` naming it.
+    fn schedule_matrix_runs(&mut self, job: &str, number: u64) -> Result<(), WorldError> {
+        let plan = self
+            .items
+            .get(job)
+            .and_then(|i| i.builds.get(&number))
+            .and_then(|b| b.plan.clone());
+        let configurations: Vec<String> = self
+            .items
+            .values()
+            .filter(|i| {
+                i.kind == Kind::MatrixConfiguration
+                    && split_parent(&i.full_name).is_some_and(|(p, _)| p == job)
+            })
+            .map(|i| i.full_name.clone())
+            .collect();
+        let upstream = serde_json::json!({"_class": "hudson.model.Cause$UpstreamCause",
+            "shortDescription": format!("Started by upstream project \"{job}\" build number {number}"),
+            "upstreamBuild": number, "upstreamProject": job,
+            "upstreamUrl": format!("job/{}/", job.replace('/', "/job/"))});
+        for cfg in configurations {
+            let id = self.enqueue(
+                &cfg,
+                Enqueue {
+                    quiet_ms: Some(0),
+                    user: None,
+                    params: Vec::new(),
+                    plan: plan.clone(),
+                },
+            )?;
+            if let Some(q) = self.queue.get_mut(&id) {
+                q.causes = vec![upstream.clone()];
+            }
+        }
+        Ok(())
+    }
+
+    /// The worst result of a `MatrixBuild`'s runs once all are done (`MatrixBuild` ends with
+    /// them); `None` while one is queued or running.
+    fn matrix_result(&self, job: &str, number: u64) -> Option<String> {
+        const ORDER: [&str; 5] = ["SUCCESS", "UNSTABLE", "FAILURE", "NOT_BUILT", "ABORTED"];
+        let under = |name: &str| split_parent(name).is_some_and(|(p, _)| p == job);
+        if self.queue.values().any(|q| under(&q.job)) {
+            return None;
+        }
+        let mut worst = 0;
+        for item in self.items.values().filter(|i| under(&i.full_name)) {
+            if let Some(run) = item.builds.get(&number) {
+                if run.phase != Phase::Done {
+                    return None;
+                }
+                let rank = ORDER
+                    .iter()
+                    .position(|r| Some(*r) == run.result.as_deref())
+                    .unwrap_or(2);
+                worst = worst.max(rank);
+            }
+        }
+        Some(ORDER[worst].to_string())
     }
 
     /// Sets the result; a freestyle build stays on its executor (post-production) until
@@ -944,7 +1046,13 @@ impl World {
             let Some(b) = self.items.get(job).and_then(|i| i.builds.get(number)) else {
                 continue;
             };
+            let matrix = self.items.get(job).is_some_and(|i| i.kind == Kind::Matrix);
             match (&b.plan, b.phase) {
+                (Some(_), Phase::Running) if matrix => {
+                    if let Some(result) = self.matrix_result(job, b.number) {
+                        ends.push((job.clone(), b.number, result, true));
+                    }
+                }
                 (Some(plan), Phase::Running) if now >= b.timestamp + plan.duration_ms => {
                     ends.push((job.clone(), b.number, plan.result.clone(), post == 0))
                 }
@@ -1018,6 +1126,8 @@ pub fn default_config(kind: Kind, description: &str) -> String {
         Kind::Multibranch => {
             "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
         }
+        Kind::Matrix => "matrix-project",
+        Kind::MatrixConfiguration => "matrix-config",
     };
     format!(
         "<?xml version='1.1' encoding='UTF-8'?>\n<{root}>\n  <description>{description}</description>\n</{root}>"

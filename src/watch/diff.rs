@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use super::change::{BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, QueueSnapshot};
 use super::state::{JobState, Lookup, NodeState, Progress, QueueEntry, State};
 use super::{
-    ABSTRACT_PROJECT_CLASSES, LEFT_ITEM_GRACE_MS, MAX_BUILD_FETCHES_PER_TICK, MAX_BUILD_GAP,
-    MAX_CONFIG_TRIES, MAX_GAP_PROBES_PER_TICK, MAX_HANDLED_QUEUE_IDS, MAX_QUEUE_GAPS,
-    QUEUE_PROBE_BATCH,
+    ABSTRACT_PROJECT_CLASSES, CHILD_PROJECT_CLASSES, LEFT_ITEM_GRACE_MS,
+    MAX_BUILD_FETCHES_PER_TICK, MAX_BUILD_GAP, MAX_CONFIG_TRIES, MAX_GAP_PROBES_PER_TICK,
+    MAX_HANDLED_QUEUE_IDS, MAX_QUEUE_GAPS, QUEUE_PROBE_BATCH,
 };
 use crate::jenkins::model::{Build, ComputerSet, JobNode, JobTree, QueueItem, QueueList, TaskKind};
 use crate::jenkins::path::{self, BuildRef, JobPath};
@@ -244,6 +244,7 @@ impl Differ {
     fn baseline(&mut self, queue: QueueList, computers: ComputerSet, scan: Scan) {
         self.state().scan_levels = scan.levels;
         self.state().scanned_at = Some(self.now);
+        self.state().watching_since = Some(self.now);
         let backfill = self.out.state.backfill_since.is_some();
         let mut newest_build_queue_id = 0;
         for node in flatten(scan.tree.jobs) {
@@ -393,7 +394,7 @@ impl Differ {
             job.fingerprint = fresh.fingerprint.clone();
             let gap = self.add_builds(&path, last);
             self.note_gap(&path, gap);
-            if recreated {
+            if recreated && !is_child_project(node) {
                 self.report_created(node, path, fresh.fingerprint);
             } else if changed && is_abstract_project(node) {
                 self.pend_item(path, ItemKind::Updated, fresh.fingerprint);
@@ -408,7 +409,7 @@ impl Differ {
         let listable = by_scan || depth <= self.out.state.scan_levels;
         let since = self.out.state.scanned_at;
         let existed = matches!((since, node.last_started()), (Some(s), Some(t)) if t < s);
-        let is_new = listable && !existed;
+        let is_new = listable && !existed && !is_child_project(node);
         let high = if is_new { 0 } else { last };
         let (_, mut job) = job_state(node, high);
         job.scanned = by_scan;
@@ -719,7 +720,13 @@ impl Differ {
                 .extend(id + 1..=id + QUEUE_PROBE_BATCH);
         }
         let state = &self.out.state;
-        if state.handled.contains(&id) || state.queue.contains_key(&id) || id <= state.queue_floor {
+        let history =
+            matches!((state.watching_since, item.in_queue_since), (Some(w), Some(t)) if t < w);
+        if history
+            || state.handled.contains(&id)
+            || state.queue.contains_key(&id)
+            || id <= state.queue_floor
+        {
             return;
         }
         let kind = item.task_kind();
@@ -1161,6 +1168,12 @@ fn job_state(node: &JobNode, high: u64) -> (JobPath, JobState) {
         since: None,
     };
     (path, job)
+}
+
+fn is_child_project(node: &JobNode) -> bool {
+    node.class
+        .as_deref()
+        .is_some_and(|c| CHILD_PROJECT_CLASSES.contains(&c))
 }
 
 fn is_abstract_project(node: &JobNode) -> bool {

@@ -58,8 +58,17 @@ pub const MAX_HANDLED_QUEUE_IDS: usize = 100_000;
 pub const ABSTRACT_PROJECT_CLASSES: &[&str] = &[
     "hudson.model.FreeStyleProject",
     "hudson.matrix.MatrixProject",
-    "hudson.matrix.MatrixConfiguration",
     "hudson.maven.MavenModuleSet",
-    "hudson.maven.MavenModule",
     "com.tikal.jenkins.plugins.multijob.MultiJobProject",
+];
+
+/// Jobs that are parts of another: a matrix project's configurations (matrix-project
+/// `MatrixConfiguration`, at `job/m/axis=value/`, not listed under `jobs`) and a Maven
+/// project's modules. Their parent creates them (`MatrixProject.rebuildConfigurations`), never
+/// through `ItemListener.onCreated`, so the plugin sends no item event for them; it reports
+/// their runs (`RunListener` fires for every `Run`), and so does the shim, from the first run
+/// that starts after it first sees them.
+pub const CHILD_PROJECT_CLASSES: &[&str] = &[
+    "hudson.matrix.MatrixConfiguration",
+    "hudson.maven.MavenModule",
 ];

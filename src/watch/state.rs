@@ -14,6 +14,10 @@ use crate::jenkins::path::{BuildRef, JobPath};
 pub struct State {
     /// False until the first full observation set the starting point ("now").
     pub baselined: bool,
+    /// When the starting point was taken (ms): a queue item found by a probe that entered the
+    /// queue before it is history.
+    #[serde(default)]
+    pub watching_since: Option<i64>,
     /// `X-Jenkins-Session` last seen; a new one means Jenkins restarted.
     pub session: Option<String>,
     /// Jenkins' own root URL, learnt from the URLs it writes.

@@ -984,3 +984,15 @@ fn failing_config_xml_reads_are_retried_a_bounded_number_of_times() {
     assert!(h.notes.iter().any(|n| matches!(n, Note::ConfigUnread(_))));
     assert!(h.state.pending_items.is_empty() && h.state.config_tries.is_empty());
 }
+
+#[test]
+fn probes_do_not_report_items_that_entered_the_queue_before_watching_started() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    let mut old = queue_item(1, "app", -60_000);
+    old["_class"] = json!("hudson.model.Queue$LeftItem");
+    old["cancelled"] = json!(true);
+    h.left.push((1, Fetched::Found(parse(old))));
+    h.left.push((2, left_item(2, "app", None)));
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), ["entered:2", "left:2"], "item 1 is history, item 2 is not");
+}
