@@ -334,7 +334,9 @@ pub fn build(world: &World, item: &Item, b: &Build, sel: Sel) -> R {
         .put("result", false, || b.result.clone().into())
         .put("timestamp", false, || b.timestamp.into())
         .put("url", true, || url.clone().into());
-    if world.version.at_least("2.369") {
+    // workflow-job has exported WorkflowRun.isInProgress since its first release (2014);
+    // core exports Run.isInProgress for other builds from 2.369.
+    if pipeline || world.version.at_least("2.369") {
         o.put("inProgress", false, || (b.phase != Phase::Done).into());
     }
     if pipeline {
@@ -656,24 +658,32 @@ pub fn computer(world: &World, node: &crate::world::Node, sel: Sel) -> R {
     .put("numExecutors", false, || node.executors.into())
     .put("offline", false, || offline.into())
     .nested("offlineCause", false, |s| {
-        if !offline {
-            return Ok(Value::Null);
+        use crate::world::OfflineCause;
+        // OfflineCause exports `timestamp`; a SimpleOfflineCause (UserCause) also its
+        // `description`; ChannelTermination nothing more (its `cause` is not exported).
+        match node.offline_cause.filter(|_| offline) {
+            None => Ok(Value::Null),
+            Some((OfflineCause::ChannelTermination, at)) => Obj::new(
+                s,
+                Some("hudson.slaves.OfflineCause$ChannelTermination"),
+                world,
+            )
+            .put("timestamp", false, || at.into())
+            .done(),
+            Some((OfflineCause::UserCause, at)) => {
+                Obj::new(s, Some("hudson.slaves.OfflineCause$UserCause"), world)
+                    .put("description", false, || "Disconnected by admin".into())
+                    .put("timestamp", false, || at.into())
+                    .done()
+            }
         }
-        let class = if node.temporarily_offline {
-            "hudson.slaves.OfflineCause$UserCause"
-        } else {
-            "hudson.slaves.OfflineCause$ChannelTermination"
-        };
-        Obj::new(s, Some(class), world)
-            .put("description", false, || "Connection was broken".into())
-            .put("timestamp", false, || crate::world::now_ms().into())
-            .done()
     })?
+    // Computer.getOfflineCauseReason: the cause's toString with "Disconnected by …" removed.
     .put("offlineCauseReason", false, || {
-        if offline {
-            "Connection was broken".into()
-        } else {
-            "".into()
+        use crate::world::OfflineCause;
+        match node.offline_cause.filter(|_| offline) {
+            Some((OfflineCause::ChannelTermination, _)) => "Connection was broken".into(),
+            _ => "".into(),
         }
     })
     .list(

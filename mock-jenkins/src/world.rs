@@ -244,6 +244,19 @@ pub struct Node {
     pub temporarily_offline: bool,
     /// Executors.
     pub executors: usize,
+    /// Why it is offline (`Computer.getOfflineCause`): `None` for an agent that never
+    /// connected; a `ChannelTermination` when its channel closed; a `UserCause` when marked
+    /// offline. Its timestamp is when that happened.
+    pub offline_cause: Option<(OfflineCause, i64)>,
+}
+
+/// hudson.slaves.OfflineCause subclasses the mock produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineCause {
+    /// `OfflineCause.ChannelTermination`: the agent's channel closed.
+    ChannelTermination,
+    /// `OfflineCause.UserCause` ("Mark this node temporarily offline").
+    UserCause,
 }
 
 /// Configuration of a simulated controller.
@@ -419,6 +432,7 @@ impl World {
                 offline: false,
                 temporarily_offline: false,
                 executors: 2,
+                offline_cause: None,
             }],
             faults: Vec::new(),
             requests: 0,
@@ -962,8 +976,29 @@ impl World {
 
     /// Adds an agent (or changes its state).
     pub fn set_node(&mut self, name: &str, offline: bool, temporarily_offline: bool) {
+        let now = now_ms();
+        // Computer.setTemporarilyOffline(true, cause) records a UserCause; a closed channel
+        // (SlaveComputer.closeChannel) a ChannelTermination. An agent added and never
+        // connected has no cause at all.
+        let cause = |was: Option<(OfflineCause, i64)>, known: bool| {
+            if temporarily_offline {
+                Some((OfflineCause::UserCause, now))
+            } else if offline && known {
+                match was {
+                    Some((OfflineCause::ChannelTermination, t)) => {
+                        Some((OfflineCause::ChannelTermination, t))
+                    }
+                    _ => Some((OfflineCause::ChannelTermination, now)),
+                }
+            } else {
+                None
+            }
+        };
         match self.nodes.iter_mut().find(|n| n.name == name) {
             Some(node) => {
+                let was_online = !node.offline && !node.temporarily_offline;
+                let known = was_online || node.offline_cause.is_some();
+                node.offline_cause = cause(node.offline_cause, known);
                 node.offline = offline;
                 node.temporarily_offline = temporarily_offline;
             }
@@ -972,6 +1007,7 @@ impl World {
                 offline,
                 temporarily_offline,
                 executors: 1,
+                offline_cause: cause(None, false),
             }),
         }
     }
@@ -1256,5 +1292,27 @@ mod tests {
         w.complete("pipe", n, "SUCCESS").unwrap();
         assert_eq!(w.items["pipe"].builds[&n].phase, Phase::Done);
         assert!(w.running.is_empty());
+    }
+
+    #[test]
+    fn offline_causes_are_null_until_connected_then_channel_termination_or_user_cause() {
+        let mut w = World::new(Settings::default());
+        w.set_node("fresh", true, false);
+        assert_eq!(w.nodes[1].offline_cause, None, "never connected");
+        w.set_node("fresh", false, false);
+        w.set_node("fresh", true, false);
+        let (cause, at) = w.nodes[1].offline_cause.expect("a cause");
+        assert_eq!(cause, OfflineCause::ChannelTermination);
+        w.set_node("fresh", true, false);
+        assert_eq!(
+            w.nodes[1].offline_cause.map(|c| c.1),
+            Some(at),
+            "the time it went down"
+        );
+        w.set_node("fresh", false, true);
+        assert_eq!(
+            w.nodes[1].offline_cause.map(|c| c.0),
+            Some(OfflineCause::UserCause)
+        );
     }
 }

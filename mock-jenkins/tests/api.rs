@@ -359,6 +359,12 @@ async fn session_header_changes_on_restart_and_shapes_follow_the_version() {
             "{version}: inProgress"
         );
         assert_eq!(build.get("_class").is_some(), class, "{version}: _class");
+        // A WorkflowRun exports inProgress whatever the core version (workflow-job does).
+        m.world().create("pipe", Kind::Pipeline).unwrap();
+        let id = m.world().enqueue("pipe", Enqueue::default()).unwrap();
+        m.world().start(id).unwrap();
+        let run = get(&m, "job/pipe/1/api/json").await;
+        assert_eq!(run["inProgress"], true, "{version}: WorkflowRun.inProgress");
         let computers = get(&m, "computer/api/json").await;
         assert_eq!(
             computers["computer"][0]["displayName"], built_in,

@@ -994,5 +994,9 @@ fn probes_do_not_report_items_that_entered_the_queue_before_watching_started() {
     h.left.push((1, Fetched::Found(parse(old))));
     h.left.push((2, left_item(2, "app", None)));
     h.poll(vec![], &[], None);
-    assert_eq!(h.took(), ["entered:2", "left:2"], "item 1 is history, item 2 is not");
+    assert_eq!(
+        h.took(),
+        ["entered:2", "left:2"],
+        "item 1 is history, item 2 is not"
+    );
 }
