@@ -601,6 +601,15 @@ mod tests {
     }
 
     #[test]
+    fn matrix_runs_are_builds_of_configurations_at_their_own_paths() {
+        let m: JobNode = fixture("job-matrix.from-source.json");
+        assert!(m.is_job() && m.jobs.is_none(), "configurations are not jobs[]");
+        let b: serde_json::Value = fixture("build-matrix-runs.from-source.json");
+        let run = crate::jenkins::path::build_ref(b["runs"][0]["url"].as_str().unwrap()).unwrap();
+        assert_eq!((run.job.as_str(), run.number), ("job/m/label=linux/", 2));
+    }
+
+    #[test]
     fn computers_show_running_builds_on_executors_and_one_off_executors() {
         let set: ComputerSet = fixture("computer-list-depth2-running.api4jenkins.json");
         assert!(set.computer[0].is_built_in());
