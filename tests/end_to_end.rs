@@ -1077,6 +1077,45 @@ mod state_dir {
         assert!(dir.join("shim.redb").exists());
         second.stop().await;
     }
+
+    #[tokio::test]
+    async fn an_item_created_and_cancelled_while_the_shim_was_down_is_reported_after_it() {
+        let dir = std::env::temp_dir().join(format!("shim-e2e-down-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mock = jenkins(Settings::default()).await;
+        mock.world().create("app", Kind::Freestyle).unwrap();
+        let rx = Receiver::start().await;
+        let mut opts = options(&mock, vec![rx.url()]);
+        opts.state_dir = Some(dir.clone());
+        let first = Shim::start(opts.clone()).await;
+        first.wait_ready().await;
+        first.stop().await;
+        // Down for less than Jenkins' 5 minutes of left items: an item comes and goes.
+        let id = {
+            let mut w = mock.world();
+            let id = w
+                .enqueue(
+                    "app",
+                    Enqueue {
+                        quiet_ms: Some(60_000),
+                        ..user("x")
+                    },
+                )
+                .unwrap();
+            w.cancel(id).unwrap();
+            id
+        };
+        let second = Shim::start(opts).await;
+        rx.wait_for("entered and left", |r| r.len() >= 2).await;
+        settle().await;
+        assert_eq!(
+            rx.types_for("job/app"),
+            ["queue.entered_waiting", "queue.left"]
+        );
+        assert_eq!(rx.received()[0].json()["jenkinsQueueId"], json!(id));
+        second.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Jenkins misbehaving: 5xx, timeouts, garbage and broken connections on the polled endpoints.

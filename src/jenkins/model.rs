@@ -603,7 +603,10 @@ mod tests {
     #[test]
     fn matrix_runs_are_builds_of_configurations_at_their_own_paths() {
         let m: JobNode = fixture("job-matrix.from-source.json");
-        assert!(m.is_job() && m.jobs.is_none(), "configurations are not jobs[]");
+        assert!(
+            m.is_job() && m.jobs.is_none(),
+            "configurations are not jobs[]"
+        );
         let b: serde_json::Value = fixture("build-matrix-runs.from-source.json");
         let run = crate::jenkins::path::build_ref(b["runs"][0]["url"].as_str().unwrap()).unwrap();
         assert_eq!((run.job.as_str(), run.number), ("job/m/label=linux/", 2));
