@@ -119,16 +119,7 @@ async fn check_prints_version_identity_and_permissions() {
 
 #[tokio::test]
 async fn check_says_which_jobs_and_files_a_restricted_token_cannot_read() {
-    let mock = util::jenkins(Settings {
-        users: vec![("watcher".into(), "t0ken-abc".into())],
-        access: vec![mock_jenkins::world::Access {
-            user: "watcher".into(),
-            folders: vec!["team".into()],
-            extended_read: false,
-        }],
-        ..Settings::default()
-    })
-    .await;
+    let mock = util::jenkins_for_watcher_in("t0ken-abc", &["team"]).await;
     {
         let mut w = mock.world();
         w.create("team", Kind::Folder).unwrap();

@@ -701,16 +701,7 @@ mod permissions {
 
     #[tokio::test]
     async fn folder_scoped_token_sees_its_folder_only_and_sends_created_without_config() {
-        let mock = jenkins(Settings {
-            users: vec![("watcher".into(), "t0ken".into())],
-            access: vec![mock_jenkins::world::Access {
-                user: "watcher".into(),
-                folders: vec!["team".into()],
-                extended_read: false,
-            }],
-            ..Settings::default()
-        })
-        .await;
+        let mock = util::jenkins_for_watcher_in("t0ken", &["team"]).await;
         {
             let mut w = mock.world();
             w.create("team", Kind::Folder).unwrap();

@@ -170,29 +170,30 @@ async fn shim_polls(health: u16) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Queues a build with quiet period 0 that runs `duration_ms` and succeeds.
+fn queue_build(mock: &MockJenkins, job: &str, duration_ms: i64) {
+    let plan = Plan {
+        duration_ms,
+        result: "SUCCESS".into(),
+    };
+    let _ = mock.world().enqueue(
+        job,
+        Enqueue {
+            quiet_ms: Some(0),
+            user: None,
+            params: vec![],
+            plan: Some(plan),
+        },
+    );
+}
+
 /// Starts builds on random jobs for `seconds`.
 async fn traffic(mock: &MockJenkins, jobs: &[String], per_second: f64, seconds: u64) {
     let mut rng = fastrand::Rng::with_seed(5);
     let every = Duration::from_secs_f64(1.0 / per_second);
     let end = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < end {
-        {
-            let mut w = mock.world();
-            let job = &jobs[rng.usize(..jobs.len())];
-            let plan = Plan {
-                duration_ms: rng.i64(300..1500),
-                result: "SUCCESS".into(),
-            };
-            let _ = w.enqueue(
-                job,
-                Enqueue {
-                    quiet_ms: Some(0),
-                    user: None,
-                    params: vec![],
-                    plan: Some(plan),
-                },
-            );
-        }
+        queue_build(mock, &jobs[rng.usize(..jobs.len())], rng.i64(300..1500));
         tokio::time::sleep(every).await;
     }
 }
@@ -290,23 +291,7 @@ async fn measure_fast_builds(cli: &Cli) -> Vec<f64> {
     let end = Instant::now() + Duration::from_secs(cli.seconds);
     let mean_gap_ms = 1000.0 / cli.builds_per_second;
     while Instant::now() < end {
-        {
-            let mut w = mock.world();
-            let job = &names[rng.usize(..names.len())];
-            let plan = Plan {
-                duration_ms: rng.i64(5..100),
-                result: "SUCCESS".into(),
-            };
-            let _ = w.enqueue(
-                job,
-                Enqueue {
-                    quiet_ms: Some(0),
-                    user: None,
-                    params: vec![],
-                    plan: Some(plan),
-                },
-            );
-        }
+        queue_build(&mock, &names[rng.usize(..names.len())], rng.i64(5..100));
         let gap = rng.f64() * 2.0 * mean_gap_ms;
         tokio::time::sleep(Duration::from_secs_f64(gap / 1000.0)).await;
     }

@@ -256,17 +256,7 @@ pub fn item(world: &World, item: &Item, sel: Sel) -> R {
         o.list(
             "activeConfigurations",
             false,
-            || {
-                world
-                    .items
-                    .values()
-                    .filter(|i| {
-                        i.kind == Kind::MatrixConfiguration
-                            && crate::world::split_parent(&i.full_name)
-                                .is_some_and(|(p, _)| p == item.full_name)
-                    })
-                    .collect()
-            },
+            || world.configurations(&item.full_name).collect(),
             |s, i| self::item(world, i, s),
         )?;
     }
@@ -361,13 +351,7 @@ pub fn build(world: &World, item: &Item, b: &Build, sel: Sel) -> R {
     if item.kind == Kind::Matrix {
         // MatrixBuild.getRuns: the run of each configuration with this number.
         let runs: Vec<Value> = world
-            .items
-            .values()
-            .filter(|i| {
-                i.kind == Kind::MatrixConfiguration
-                    && crate::world::split_parent(&i.full_name)
-                        .is_some_and(|(p, _)| p == item.full_name)
-            })
+            .configurations(&item.full_name)
             .filter(|i| i.builds.contains_key(&b.number))
             .map(|i| {
                 json!({"_class": Kind::MatrixConfiguration.build_class(), "number": b.number,

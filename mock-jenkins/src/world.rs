@@ -837,6 +837,14 @@ impl World {
         Ok(number)
     }
 
+    /// A matrix project's configurations (`MatrixProject.getItems`).
+    pub fn configurations<'w>(&'w self, job: &'w str) -> impl Iterator<Item = &'w Item> + 'w {
+        self.items.values().filter(move |i| {
+            i.kind == Kind::MatrixConfiguration
+                && split_parent(&i.full_name).is_some_and(|(p, _)| p == job)
+        })
+    }
+
     /// matrix-project's `DefaultMatrixExecutionStrategyImpl`: the `MatrixBuild` schedules each
     /// configuration (`MatrixConfiguration.scheduleBuild`, quiet period 0, through the queue)
     /// with an `UpstreamCause` naming it.
@@ -847,12 +855,7 @@ impl World {
             .and_then(|i| i.builds.get(&number))
             .and_then(|b| b.plan.clone());
         let configurations: Vec<String> = self
-            .items
-            .values()
-            .filter(|i| {
-                i.kind == Kind::MatrixConfiguration
-                    && split_parent(&i.full_name).is_some_and(|(p, _)| p == job)
-            })
+            .configurations(job)
             .map(|i| i.full_name.clone())
             .collect();
         let upstream = serde_json::json!({"_class": "hudson.model.Cause$UpstreamCause",
@@ -885,7 +888,7 @@ impl World {
             return None;
         }
         let mut worst = 0;
-        for item in self.items.values().filter(|i| under(&i.full_name)) {
+        for item in self.configurations(job) {
             if let Some(run) = item.builds.get(&number) {
                 if run.phase != Phase::Done {
                     return None;

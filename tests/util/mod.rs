@@ -219,6 +219,21 @@ pub async fn scene(job: &str, kind: mock_jenkins::Kind) -> (MockJenkins, Receive
     (mock, rx, shim)
 }
 
+/// A mock Jenkins whose one user, `watcher`, reads only what is in `folders` and has no
+/// Job/ExtendedRead (as with folder-scoped permissions).
+pub async fn jenkins_for_watcher_in(token: &str, folders: &[&str]) -> MockJenkins {
+    jenkins(Settings {
+        users: vec![("watcher".into(), token.into())],
+        access: vec![mock_jenkins::world::Access {
+            user: "watcher".into(),
+            folders: folders.iter().map(|f| f.to_string()).collect(),
+            extended_read: false,
+        }],
+        ..Settings::default()
+    })
+    .await
+}
+
 /// A POST through Jenkins' own API as an anonymous client does it: crumb first
 /// (`/crumbIssuer/api/json`), then the request with the crumb header. Returns the status.
 pub async fn jenkins_post(jenkins: &MockJenkins, path: &str) -> u16 {
