@@ -231,10 +231,7 @@ fn queue(item: &QueueSnapshot, status: &'static str, exit_time: i64) -> Plugin {
         },
         queue_causes: if entered {
             vec![QueueCause {
-                reason_for_waiting: format!(
-                    "In the quiet period. Expires in {}",
-                    time_span(item.quiet_ms)
-                ),
+                reason_for_waiting: reason_for_waiting(item.quiet_ms),
                 ty: "entered_waiting",
             }]
         } else {
@@ -313,6 +310,17 @@ fn offline_cause(node: &crate::watch::NodeSnapshot) -> Value {
     }
     map.insert("time".into(), timestamp.into());
     Value::Object(map)
+}
+
+/// `WaitingItem.getCauseOfBlockage().getShortDescription()` when the plugin's listener runs,
+/// `left_ms` before the quiet period ends: `Queue.InQuietPeriod`, or `Queue.FinishedWaiting`
+/// once that time is past.
+fn reason_for_waiting(left_ms: i64) -> String {
+    if left_ms < 0 {
+        "Finished waiting".to_string()
+    } else {
+        format!("In the quiet period. Expires in {}", time_span(left_ms))
+    }
 }
 
 /// Cause classes that are `Cause.UserIdCause` (the class and the subclasses plugins ship):
@@ -488,6 +496,19 @@ mod tests {
         assert!(encode(&run(7), JobBodies::Intended, None).is_some());
         assert!(encode(&run(0), JobBodies::Intended, None).is_none());
         assert!(encode(&run(-1), JobBodies::Intended, None).is_none());
+    }
+
+    #[test]
+    fn reason_for_waiting_is_the_time_left_or_finished_waiting() {
+        assert_eq!(
+            reason_for_waiting(4_900),
+            "In the quiet period. Expires in 4.9 sec"
+        );
+        assert_eq!(
+            reason_for_waiting(0),
+            "In the quiet period. Expires in 0 ms"
+        );
+        assert_eq!(reason_for_waiting(-1), "Finished waiting");
     }
 
     #[test]

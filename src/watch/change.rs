@@ -128,7 +128,9 @@ pub struct QueueSnapshot {
     pub id: u64,
     /// Entered the queue (ms).
     pub in_queue_since: i64,
-    /// Quiet period length at entry (ms), for `reasonForWaiting`.
+    /// Time left in the quiet period when the item entered (ms), for `reasonForWaiting`:
+    /// the end of the quiet period minus the entry time, negative when it ended before the
+    /// item entered (Jenkins computes the due time just before it stamps the entry time).
     pub quiet_ms: i64,
     /// The job's relative path.
     pub job: JobPath,

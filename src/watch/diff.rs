@@ -548,7 +548,7 @@ impl Differ {
         Some(QueueSnapshot {
             id: item.id,
             in_queue_since,
-            quiet_ms: quiet_end.map_or(0, |end| (end - in_queue_since).max(0)),
+            quiet_ms: quiet_end.map_or(0, |end| end - in_queue_since),
             display_name: task
                 .display_name
                 .clone()
