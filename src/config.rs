@@ -935,9 +935,64 @@ fn read_file(path: &Path) -> Result<File, ConfigError> {
     })?;
     toml::from_str(&text).map_err(|e| ConfigError::File {
         path: shown,
-        // toml's message names the key and the line; it never echoes a whole file.
-        reason: e.to_string().lines().collect::<Vec<_>>().join(" "),
+        reason: toml_error(&text, &e),
     })
+}
+
+/// A TOML error as one line that names the line and the key but never a value: the file holds
+/// tokens and passwords, and toml's own rendering quotes the offending line. Its message alone
+/// can still carry a value (serde's `invalid type: string "…"`), so quoted text and the value
+/// of the offending line are blanked out too.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line_start = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1));
+    let line_no = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let offending = line_start
+        .map(|start| text[start..].lines().next().unwrap_or(""))
+        .unwrap_or("");
+    let (key, value) = match offending.split_once('=') {
+        Some((k, v)) => (k.trim(), v.trim().trim_matches(|c| c == '"' || c == '\'')),
+        None => (offending.trim(), ""),
+    };
+    let mut message = e.message().lines().collect::<Vec<_>>().join(" ");
+    if value.len() >= 3 {
+        message = message.replace(value, "…");
+    }
+    let mut scrubbed = String::new();
+    let mut in_quotes = false;
+    let mut in_code = false; // `…`: a key name or a character toml expected
+    for c in message.chars() {
+        if c == '`' && !in_quotes {
+            in_code = !in_code;
+            scrubbed.push(c);
+        } else if c == '"' && !in_code {
+            if !in_quotes {
+                scrubbed.push_str("\"…\"");
+            }
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            scrubbed.push(c);
+        }
+    }
+    let key = key.trim_start_matches('[').trim_end_matches(']');
+    // A key is named when it looks like one (kebab-case words); anything else in key position
+    // (a pasted token, a broken line) is not repeated.
+    let key_named = !key.is_empty()
+        && key.len() <= 40
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
+        && key.chars().filter(char::is_ascii_digit).count() < 4;
+    if !key_named && key.len() >= 3 {
+        scrubbed = scrubbed.replace(key, "…");
+    }
+    match (line_no, key_named) {
+        (Some(n), true) => format!("line {n} (key {key}): {scrubbed}"),
+        (Some(n), false) => format!("line {n}: {scrubbed}"),
+        _ => scrubbed,
+    }
 }
 
 fn tls(
@@ -1110,6 +1165,56 @@ pub(crate) fn read_token(path: &Path) -> Result<Secret, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+
+    /// Config files with a known secret in every position a person gets wrong: the values of
+    /// misspelt keys, unquoted values, broken quotes, unknown keys in every table, a token pasted
+    /// where a key goes. The error names the line (and a key that looks like one), never the
+    /// secret.
+    fn secret_positions(secret: &str) -> Vec<String> {
+        vec![
+            format!("jenkins-tokn = \"{secret}\"\n"),
+            format!("jenkins-token = {secret}\n"),
+            format!("jenkins-token = \"{secret}\n"),
+            format!("jenkins-token = '{secret}\n"),
+            format!("jenkins-url = \"http://ci/\"\njenkins-token = \"\"\"{secret}\n"),
+            format!("[[sink]]\nurl = \"http://x/\"\nbasic-password = \"{secret}\"\n"),
+            format!("sink = [{{ url = \"http://x/\", bearer-tokn = \"{secret}\" }}]\n"),
+            format!("[[controller]]\nname = \"a\"\njenkins-url = \"http://ci/\"\njenkins-tokn = \"{secret}\"\n"),
+            format!("poll-interval = 5\njenkins-token = [\"{secret}\"]\n"),
+            format!("{secret} = \"x\"\n"),
+            format!("jenkins-token {secret}\n"),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn config_file_errors_never_show_a_secret(
+            secret in "(11[0-9a-f]{32})|([A-Za-z0-9]{4}[0-9]{4}[A-Za-z0-9-]{4,12})",
+        ) {
+            let dir = std::env::temp_dir().join(format!("shim-secret-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            for (n, text) in secret_positions(&secret).into_iter().enumerate() {
+                let path = dir.join(format!("c{n}.toml"));
+                std::fs::write(&path, &text).unwrap();
+                let e = read_file(&path).expect_err("every template is malformed");
+                let shown = format!("{e} {e:?}");
+                proptest::prop_assert!(!shown.contains(&secret), "{text:?} gave {shown}");
+                proptest::prop_assert!(shown.contains("line "), "{text:?} gave {shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn config_file_errors_name_the_misspelt_key_and_its_line() {
+        let dir = std::env::temp_dir().join(format!("shim-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "jenkins-url = \"http://ci/\"\njenkins-tokn = \"s3cr3t-9999\"\n").unwrap();
+        let e = read_file(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("jenkins-tokn"), "{e}");
+        assert!(!e.contains("s3cr3t-9999"), "{e}");
+    }
 
     fn options() -> Options {
         Options {
