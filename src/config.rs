@@ -944,9 +944,11 @@ fn read_file(path: &Path) -> Result<File, ConfigError> {
 /// can still carry a value (serde's `invalid type: string "…"`), so quoted text and the value
 /// of the offending line are blanked out too.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let line_start = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1));
+    let line_start = e.span().map(|s| {
+        text[..s.start.min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1)
+    });
     let line_no = e
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
@@ -983,7 +985,9 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let key_named = !key.is_empty()
         && key.len() <= 40
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
+        && key.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+        })
         && key.chars().filter(char::is_ascii_digit).count() < 4;
     if !key_named && key.len() >= 3 {
         scrubbed = scrubbed.replace(key, "…");
@@ -1166,7 +1170,6 @@ pub(crate) fn read_token(path: &Path) -> Result<Secret, ConfigError> {
 mod tests {
     use super::*;
 
-
     /// Config files with a known secret in every position a person gets wrong: the values of
     /// misspelt keys, unquoted values, broken quotes, unknown keys in every table, a token pasted
     /// where a key goes. The error names the line (and a key that looks like one), never the
@@ -1180,7 +1183,9 @@ mod tests {
             format!("jenkins-url = \"http://ci/\"\njenkins-token = \"\"\"{secret}\n"),
             format!("[[sink]]\nurl = \"http://x/\"\nbasic-password = \"{secret}\"\n"),
             format!("sink = [{{ url = \"http://x/\", bearer-tokn = \"{secret}\" }}]\n"),
-            format!("[[controller]]\nname = \"a\"\njenkins-url = \"http://ci/\"\njenkins-tokn = \"{secret}\"\n"),
+            format!(
+                "[[controller]]\nname = \"a\"\njenkins-url = \"http://ci/\"\njenkins-tokn = \"{secret}\"\n"
+            ),
             format!("poll-interval = 5\njenkins-token = [\"{secret}\"]\n"),
             format!("{secret} = \"x\"\n"),
             format!("jenkins-token {secret}\n"),
@@ -1210,7 +1215,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("shim-keys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "jenkins-url = \"http://ci/\"\njenkins-tokn = \"s3cr3t-9999\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "jenkins-url = \"http://ci/\"\njenkins-tokn = \"s3cr3t-9999\"\n",
+        )
+        .unwrap();
         let e = read_file(&path).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("jenkins-tokn"), "{e}");
         assert!(!e.contains("s3cr3t-9999"), "{e}");

@@ -37,6 +37,14 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The poller as it was before a tick ([`Poller::checkpoint`]).
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    state: State,
+    stages_sent: std::collections::HashMap<BuildRef, BTreeSet<String>>,
+    last_scan: Option<i64>,
+}
+
 /// Polls one controller.
 pub struct Poller {
     client: Client,
@@ -90,6 +98,22 @@ impl Poller {
             stages_sent: Default::default(),
             warned_config_forbidden: false,
         }
+    }
+
+    /// What a tick changes in the poller, to undo the tick when its commit fails.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            state: self.state.clone(),
+            stages_sent: self.stages_sent.clone(),
+            last_scan: self.last_scan,
+        }
+    }
+
+    /// Back to a checkpoint: the tick after it never happened.
+    pub fn restore(&mut self, checkpoint: Checkpoint) {
+        self.state = checkpoint.state;
+        self.stages_sent = checkpoint.stages_sent;
+        self.last_scan = checkpoint.last_scan;
     }
 
     /// The watcher state (to persist it).

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, Controller};
 use crate::jenkins;
 use crate::poller::Poller;
-use crate::serve::{self, ControllerHealth, Health};
+use crate::serve::{self, ControllerHealth, Health, StoreHealth};
 use crate::sink::{Dispatcher, Sink};
 use crate::store::{Entry, Outbox, OverflowPolicy, Store, StoreError};
 use crate::telemetry::{self, Telemetry};
@@ -44,6 +44,16 @@ pub enum RunError {
     /// The state file cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The last commit at shutdown failed: what it held is not on disk.
+    #[error(
+        "state not saved at shutdown ({reason}): the cursor and {waiting} undelivered events since the last good save are not on disk; the next start re-derives them from Jenkins and re-sends under the same ids (free space in --state-dir first)"
+    )]
+    NotSaved {
+        /// Why the last commit failed.
+        reason: String,
+        /// Events waiting in memory.
+        waiting: usize,
+    },
 }
 
 /// The durable store and what a commit needs.
@@ -183,10 +193,12 @@ pub async fn run(
         .iter()
         .map(|c| Arc::new(ControllerHealth::new(&c.name, c.poll_interval)))
         .collect();
+    let store_health = Arc::new(StoreHealth::default());
     let health = Arc::new(Health {
         telemetry: telemetry.clone(),
         controllers: controllers.clone(),
         sinks: sink_flags,
+        store: store_health.clone(),
     });
     let serving = CancellationToken::new();
     let stop_serving = serving.clone();
@@ -243,6 +255,8 @@ pub async fn run(
         telemetry: telemetry.clone(),
         sinks: config.sinks.iter().map(|s| s.name.clone()).collect(),
         append: tokio::sync::Mutex::new(()),
+        store_health,
+        unsaved: std::sync::Mutex::new(None),
     });
     let polling = TaskTracker::new();
     for (((c, client), state), health) in config
@@ -283,12 +297,19 @@ pub async fn run(
     if let Some(p) = &shared.persistence
         && let Err(e) = p.commit_acks(&shared.outbox)
     {
-        tracing::error!("saving state at shutdown failed: {e}");
+        shared.not_saved(e.to_string());
     }
     serving.cancel();
     let _ = server.await;
     tracing::info!(undelivered = outbox.depth(), "stopped");
-    Ok(())
+    let unsaved = shared.unsaved.lock().expect("unsaved lock").take();
+    match unsaved {
+        Some(reason) => Err(RunError::NotSaved {
+            reason,
+            waiting: outbox.depth(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// What the pollers share: the outbox, the store, and the lock that keeps appends in order.
@@ -298,6 +319,19 @@ struct Shared {
     telemetry: Arc<Telemetry>,
     sinks: Vec<String>,
     append: tokio::sync::Mutex<()>,
+    /// Whether commits work (readiness).
+    store_health: Arc<StoreHealth>,
+    /// Why a commit at shutdown failed, if one did (the process then exits non-zero).
+    unsaved: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn not_saved(&self, reason: String) {
+        self.unsaved
+            .lock()
+            .expect("unsaved lock")
+            .get_or_insert(reason);
+    }
 }
 
 /// Polls one controller until `shutdown`: each tick's events are numbered, committed with the
@@ -330,6 +364,22 @@ async fn poll(
             .emit(telemetry);
             continue;
         }
+        if let Some(p) = &shared.persistence
+            && shared.store_health.is_failing()
+        {
+            // Paused: a small write (how far the sinks got) says whether the store works
+            // again before Jenkins is polled.
+            let _append = shared.append.lock().await;
+            if let Err(e) = p.commit_acks(outbox) {
+                let why = e.to_string();
+                if shared.store_health.failed(&why) {
+                    tracing::error!(controller = %name, "saving state still fails, polling paused: {why}");
+                }
+                continue;
+            }
+        }
+        // A tick whose commit fails must be as if it had not happened.
+        let checkpoint = shared.persistence.as_ref().map(|_| poller.checkpoint());
         let result = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = poller.tick() => r,
@@ -344,9 +394,24 @@ async fn poll(
                 let entries = outbox.prepare(events, crate::poller::now_ms());
                 if let Some(p) = &shared.persistence {
                     // The tick's cursor and its events in one transaction, before any sink
-                    // sees them.
+                    // sees them. If it fails, nothing of the tick is published and the cursor
+                    // goes back: the next tick polls again from there (and the store is
+                    // opened again, which a full disk that has been freed needs).
                     if let Err(e) = p.commit(&url, poller.state(), &entries, outbox) {
-                        tracing::error!(controller = %name, "saving state failed (events stay in memory): {e}");
+                        outbox.unprepare(&entries);
+                        if let Some(checkpoint) = checkpoint {
+                            poller.restore(checkpoint);
+                        }
+                        telemetry::StoreWritable(false).emit(telemetry);
+                        let why = e.to_string();
+                        if shared.store_health.failed(&why) {
+                            tracing::error!(controller = %name, "saving state failed, polling paused until it works (nothing of this tick was sent; it is polled again): {why}; free space or fix --state-dir");
+                        }
+                        continue;
+                    }
+                    if shared.store_health.recovered() {
+                        telemetry::StoreWritable(true).emit(telemetry);
+                        tracing::info!(controller = %name, "saving state works again, polling resumes");
                     }
                 }
                 let dropped = outbox.publish(entries);
@@ -373,6 +438,7 @@ async fn poll(
         let _append = shared.append.lock().await;
         if let Err(e) = p.commit(&url, poller.state(), &[], outbox) {
             tracing::error!(controller = %name, "saving state at shutdown failed: {e}");
+            shared.not_saved(e.to_string());
         }
     }
 }

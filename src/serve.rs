@@ -55,6 +55,46 @@ impl ControllerHealth {
     }
 }
 
+/// Whether the state store can write (`--state-dir`). While it cannot, polling is paused: a
+/// tick whose commit fails is undone, so nothing is published that is not on disk.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    failing: std::sync::Mutex<Option<String>>,
+}
+
+impl StoreHealth {
+    /// A commit failed with `why`; true when that is news (not failing, or failing otherwise).
+    pub fn failed(&self, why: &str) -> bool {
+        let mut failing = self.failing.lock().expect("store health lock");
+        let news = failing.as_deref() != Some(why);
+        *failing = Some(why.to_string());
+        news
+    }
+
+    /// Commits are failing.
+    pub fn is_failing(&self) -> bool {
+        self.failing.lock().expect("store health lock").is_some()
+    }
+
+    /// A commit succeeded; true when it had been failing.
+    pub fn recovered(&self) -> bool {
+        self.failing
+            .lock()
+            .expect("store health lock")
+            .take()
+            .is_some()
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self.failing.lock().expect("store health lock").as_deref() {
+            Some(why) => Err(format!(
+                "cannot save state, polling paused until it can (nothing is lost: Jenkins keeps what happens meanwhile): {why}"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// What readiness looks at.
 pub struct Health {
     /// Metrics.
@@ -63,11 +103,14 @@ pub struct Health {
     pub controllers: Vec<Arc<ControllerHealth>>,
     /// Sink names and their disabled flags.
     pub sinks: Vec<(String, Arc<AtomicBool>)>,
+    /// The state store.
+    pub store: Arc<StoreHealth>,
 }
 
 impl Health {
     /// `Ok` when ready, else why not.
     pub fn ready(&self, now_ms: i64) -> Result<(), String> {
+        self.store.ready()?;
         for c in &self.controllers {
             c.ready(now_ms)?;
         }

@@ -61,6 +61,7 @@ pub struct Telemetry {
     latency: Family<SinkLabels, Histogram>,
     outbox: Gauge,
     last_poll: Gauge,
+    store_writable: Gauge,
     outbox_full: Counter,
     outbox_full_logged_ms: AtomicI64,
 }
@@ -92,6 +93,7 @@ impl Telemetry {
             latency: Family::new_with_constructor(latency_histogram),
             outbox: Gauge::default(),
             last_poll: Gauge::default(),
+            store_writable: Gauge::default(),
             outbox_full: Counter::default(),
             outbox_full_logged_ms: AtomicI64::new(0),
             registry: Registry::default(),
@@ -151,6 +153,12 @@ impl Telemetry {
             "outbox_full_skipped_polls",
             "Polls skipped because the outbox was full",
             t.outbox_full.clone(),
+        );
+        t.store_writable.set(1);
+        registry.register(
+            "state_store_writable",
+            "1 while the state store (--state-dir) commits, 0 while its writes fail and polling is paused",
+            t.store_writable.clone(),
         );
         registry.register(
             "last_successful_poll_timestamp_seconds",
@@ -281,6 +289,16 @@ impl OutboxDepth {
     /// Records it.
     pub fn emit(self, t: &Telemetry) {
         t.outbox.set(self.0 as i64);
+    }
+}
+
+/// Whether the state store's last commit worked.
+pub struct StoreWritable(pub bool);
+
+impl StoreWritable {
+    /// Records it.
+    pub fn emit(self, t: &Telemetry) {
+        t.store_writable.set(i64::from(self.0));
     }
 }
 

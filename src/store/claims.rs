@@ -9,16 +9,17 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 
 use super::StoreError;
+use super::db::Handle;
 
 const CLAIMS: TableDefinition<&str, i64> = TableDefinition::new("claims");
 
 /// Claims of at-most-once events, per sink.
 #[derive(Debug)]
 pub struct Claims {
-    db: Option<(Arc<Database>, String)>,
+    db: Option<Arc<Handle>>,
     memory: Mutex<HashSet<String>>,
 }
 
@@ -31,9 +32,9 @@ impl Claims {
         }
     }
 
-    pub(super) fn durable(db: Arc<Database>, path: String) -> Claims {
+    pub(super) fn durable(handle: Arc<Handle>) -> Claims {
         Claims {
-            db: Some((db, path)),
+            db: Some(handle),
             memory: Mutex::new(HashSet::new()),
         }
     }
@@ -71,20 +72,29 @@ impl Claims {
         &self,
         change: impl FnOnce(&mut redb::Table<&str, i64>) -> Result<R, redb::StorageError>,
     ) -> Result<Option<R>, StoreError> {
-        let Some((db, path)) = &self.db else {
+        let Some(handle) = &self.db else {
             return Ok(None);
         };
         let io = |e: &dyn std::fmt::Display| StoreError::Io {
-            path: path.clone(),
+            path: handle.path(),
             reason: e.to_string(),
         };
-        let txn = db.begin_write().map_err(|e| io(&e))?;
-        let result = {
-            let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
-            change(&mut table).map_err(|e| io(&e))?
+        let db = handle.get().map_err(|e| io(&e))?;
+        let attempt = || -> Result<R, StoreError> {
+            let txn = db.begin_write().map_err(|e| io(&e))?;
+            let result = {
+                let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
+                change(&mut table).map_err(|e| io(&e))?
+            };
+            txn.commit().map_err(|e| io(&e))?;
+            Ok(result)
         };
-        txn.commit().map_err(|e| io(&e))?;
-        Ok(Some(result))
+        let result = attempt();
+        if result.is_err() {
+            drop(db);
+            handle.reset();
+        }
+        result.map(Some)
     }
 }
 

@@ -87,9 +87,43 @@ pub struct Saved {
     pub acked: BTreeMap<String, u64>,
 }
 
+/// The open file, opened again after a failed write: redb refuses every transaction after an
+/// I/O error (a full disk) until its `Database` is dropped and opened anew ("Previous I/O error
+/// occurred. Please close and re-open the database."). Shared with the claims, which use the
+/// same file.
+#[derive(Debug)]
+pub(super) struct Handle {
+    path: PathBuf,
+    db: std::sync::Mutex<Option<std::sync::Arc<Database>>>,
+}
+
+impl Handle {
+    /// The database, opened now if a failure closed it.
+    pub(super) fn get(&self) -> Result<std::sync::Arc<Database>, String> {
+        let mut db = self.db.lock().expect("store handle lock");
+        if let Some(db) = db.as_ref() {
+            return Ok(db.clone());
+        }
+        let opened = std::sync::Arc::new(Database::create(&self.path).map_err(|e| e.to_string())?);
+        *db = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// After a failed write: let go of the database, so that the next use opens it again
+    /// (once every transaction of the failed one has ended).
+    pub(super) fn reset(&self) {
+        self.db.lock().expect("store handle lock").take();
+    }
+
+    /// The file, for messages.
+    pub(super) fn path(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
 /// The store of one controller.
 pub struct Store {
-    db: std::sync::Arc<Database>,
+    handle: std::sync::Arc<Handle>,
     path: PathBuf,
 }
 
@@ -111,7 +145,10 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| open(e.to_string()))?;
         let db = Database::create(&path).map_err(|e| open(e.to_string()))?;
         let store = Store {
-            db: std::sync::Arc::new(db),
+            handle: std::sync::Arc::new(Handle {
+                path: path.clone(),
+                db: std::sync::Mutex::new(Some(std::sync::Arc::new(db))),
+            }),
             path,
         };
         let saved = store.read()?;
@@ -120,7 +157,7 @@ impl Store {
 
     /// The at-most-once claims, kept in this file.
     pub fn claims(&self) -> super::Claims {
-        super::Claims::durable(self.db.clone(), self.path.display().to_string())
+        super::Claims::durable(self.handle.clone())
     }
 
     /// Where the file is.
@@ -143,7 +180,8 @@ impl Store {
     }
 
     fn read(&self) -> Result<Option<Saved>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let db = self.handle.get().map_err(|e| self.io(e))?;
+        let txn = db.begin_read().map_err(|e| self.io(e))?;
         let meta = match txn.open_table(META) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -227,7 +265,23 @@ impl Store {
         appended: &[Entry],
         acked: &[(String, u64)],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let db = self.handle.get().map_err(|e| self.io(e))?;
+        let result = self.write_in(&db, cursor, appended, acked);
+        if result.is_err() {
+            drop(db);
+            self.handle.reset();
+        }
+        result
+    }
+
+    fn write_in(
+        &self,
+        db: &Database,
+        cursor: Option<(&str, &State)>,
+        appended: &[Entry],
+        acked: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
             meta.insert("format", FORMAT).map_err(|e| self.io(e))?;

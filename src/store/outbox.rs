@@ -114,6 +114,18 @@ impl Outbox {
             .collect()
     }
 
+    /// Takes back prepared entries that were never published (their commit failed), so that
+    /// the numbers are handed out again. Call under the same append lock as `prepare`.
+    pub fn unprepare(&self, entries: &[Entry]) {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return;
+        };
+        let mut inner = self.inner.lock().expect("outbox lock");
+        if inner.next_seq == last.seq + 1 {
+            inner.next_seq = first.seq;
+        }
+    }
+
     /// Makes prepared entries visible to the dispatchers. With [`OverflowPolicy::DropOldest`],
     /// returns how many old entries were dropped to stay within capacity.
     pub fn publish(&self, entries: Vec<Entry>) -> usize {
