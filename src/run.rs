@@ -9,7 +9,6 @@
 //! [`crate::sink::DRAIN_DEADLINE`]), then stop serving.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -170,8 +169,8 @@ pub async fn run(
     let delivery = CancellationToken::new();
     let mut sink_flags = Vec::new();
     for (index, sink_config) in config.sinks.iter().enumerate() {
-        let disabled = Arc::new(AtomicBool::new(false));
-        sink_flags.push((sink_config.name.clone(), disabled.clone()));
+        let status = Arc::new(crate::sink::SinkStatus::default());
+        sink_flags.push((sink_config.name.clone(), status.clone()));
         let dispatcher = Dispatcher {
             index,
             name: sink_config.name.clone(),
@@ -181,7 +180,7 @@ pub async fn run(
             filter: sink_config.filter.clone(),
             outbox: outbox.clone(),
             telemetry: telemetry.clone(),
-            disabled,
+            status,
             claims: claims.clone(),
             backoff: sink_config.backoff,
         };

@@ -1,7 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -101,8 +101,8 @@ pub struct Health {
     pub telemetry: Arc<Telemetry>,
     /// Every controller must have been polled recently.
     pub controllers: Vec<Arc<ControllerHealth>>,
-    /// Sink names and their disabled flags.
-    pub sinks: Vec<(String, Arc<AtomicBool>)>,
+    /// Sink names and what their dispatchers report.
+    pub sinks: Vec<(String, Arc<crate::sink::SinkStatus>)>,
     /// The state store.
     pub store: Arc<StoreHealth>,
 }
@@ -117,7 +117,7 @@ impl Health {
         let disabled: Vec<&str> = self
             .sinks
             .iter()
-            .filter(|(_, d)| d.load(Ordering::Relaxed))
+            .filter(|(_, s)| s.disabled.load(Ordering::Relaxed))
             .map(|(n, _)| n.as_str())
             .collect();
         if !disabled.is_empty() {
@@ -125,6 +125,11 @@ impl Health {
                 "sink disabled after 410 Gone: {}",
                 disabled.join(", ")
             ));
+        }
+        for (name, status) in &self.sinks {
+            if let Some(why) = status.misconfigured() {
+                return Err(format!("sink {name}: {why}"));
+            }
         }
         Ok(())
     }

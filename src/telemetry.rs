@@ -425,6 +425,36 @@ impl SinkRetry<'_> {
     }
 }
 
+/// A sink answered that its configuration is wrong (a redirect, 401, 403, 404, 405…): the
+/// event waits and is retried; logged by the dispatcher once, counted here every time.
+pub struct SinkMisconfigured<'a> {
+    /// Sink name.
+    pub sink: &'a str,
+    /// What happened and what to fix (for the debug log).
+    pub reason: &'a str,
+}
+
+impl SinkMisconfigured<'_> {
+    /// Counts it as a retry of error type `misconfigured`.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::debug!(
+            sink = self.sink,
+            "delivery refused, retrying: {}",
+            self.reason
+        );
+        let sink = self.sink.to_string();
+        t.retries
+            .get_or_create(&SinkLabels { sink: sink.clone() })
+            .inc();
+        t.sink_errors
+            .get_or_create(&SinkErrorLabels {
+                sink,
+                error_type: "misconfigured",
+            })
+            .inc();
+    }
+}
+
 /// A sink refused an event for good (a 4xx other than the retried ones).
 pub struct SinkRejected<'a> {
     /// Sink name.

@@ -847,6 +847,55 @@ mod delivery {
     use super::*;
 
     #[tokio::test]
+    async fn a_sink_that_redirects_or_refuses_credentials_keeps_every_event_and_says_what_to_fix() {
+        for (status, header, says) in [
+            (
+                301,
+                Some("https://127.0.0.1:1/events?token=s3cret"),
+                "https://127.0.0.1:1/events",
+            ),
+            (401, None, "bearer-token"),
+            (404, None, "check the sink's URL"),
+        ] {
+            let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
+            shim.wait_ready().await;
+            rx.fail_next(3, status, header);
+            util::run_build(&mock, "app", "SUCCESS");
+            let mut said = String::new();
+            for _ in 0..100 {
+                let (code, body) = shim.get("/readyz").await;
+                if code == 503 {
+                    said = body;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(
+                said.contains("sink") && said.contains(says),
+                "{status}: {said}"
+            );
+            assert!(
+                !said.contains("s3cret"),
+                "no query from the Location: {said}"
+            );
+            // Nothing is thrown away: once the sink answers 2xx, every event arrives.
+            rx.wait_for("the whole lifecycle", |r| r.len() >= 5).await;
+            assert_eq!(
+                rx.types_for("job/app"),
+                util::contract::LIFECYCLE,
+                "{status}"
+            );
+            assert_eq!(shim.get("/readyz").await.0, 200, "{status}: ready again");
+            let (_, metrics) = shim.get("/metrics").await;
+            assert!(
+                metrics.contains("error_type=\"misconfigured\""),
+                "{metrics}"
+            );
+            shim.stop().await;
+        }
+    }
+
+    #[tokio::test]
     async fn sink_answering_500_gets_every_event_once_it_recovers_and_polling_goes_on() {
         let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         rx.fail_next(4, 500, None);

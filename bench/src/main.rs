@@ -495,7 +495,7 @@ async fn drain_rate(sink: Sink, batching: Option<Batching>, events: usize) -> f6
         filter: Default::default(),
         outbox: outbox.clone(),
         telemetry: Arc::new(Telemetry::new()),
-        disabled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        status: Default::default(),
         claims: Arc::new(jenkins_event_shim::store::Claims::in_memory()),
         backoff: Default::default(),
     };

@@ -15,7 +15,13 @@ pub enum Verdict {
     },
     /// 410 Gone: stop sending to this sink.
     Disable,
-    /// Other 4xx (and 3xx, which must not be followed): retrying will not help.
+    /// The sink's configuration is wrong (a redirect, credentials, a URL that takes nothing):
+    /// no event is at fault, so every event waits, retried, until the configuration is fixed.
+    Misconfigured {
+        /// What to fix.
+        fix: &'static str,
+    },
+    /// 400, 413, 422: this one event is refused; retrying it will not help.
     Reject,
 }
 
@@ -23,12 +29,33 @@ pub enum Verdict {
 pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
-        404 | 408 | 409 | 429 | 500..=599 => Verdict::Retry {
+        408 | 409 | 425 | 429 | 500..=599 => Verdict::Retry {
             after: retry_after.and_then(|v| parse_retry_after(v, now)),
         },
         410 => Verdict::Disable,
+        400 | 413 | 422 => Verdict::Reject,
+        300..=399 => Verdict::Misconfigured {
+            fix: "redirects are not followed (a POST would lose its body): set the sink's URL to where it redirects, e.g. https:// instead of http://",
+        },
+        401 => Verdict::Misconfigured {
+            fix: "the receiver refuses the credentials: check this sink's bearer-token/bearer-token-file or basic-user/basic-password",
+        },
+        403 => Verdict::Misconfigured {
+            fix: "the receiver forbids these credentials: check this sink's credentials and what the receiver grants them",
+        },
+        404 => Verdict::Misconfigured {
+            fix: "nothing takes events at this URL: check the sink's URL (its path, the broker or event source name)",
+        },
+        405 => Verdict::Misconfigured {
+            fix: "this URL does not take POST: check the sink's URL",
+        },
+        415 => Verdict::Misconfigured {
+            fix: "the receiver does not take this content type: check the sink's mode (binary, structured, batch) and format",
+        },
+        400..=499 => Verdict::Misconfigured {
+            fix: "check the sink's URL and credentials",
+        },
         // 1xx never reaches us; anything unexpected is treated as temporary, as Knative says.
-        300..=499 => Verdict::Reject,
         _ => Verdict::Retry { after: None },
     }
 }
@@ -57,20 +84,26 @@ mod tests {
             (200, Verdict::Delivered),
             (202, Verdict::Delivered),
             (204, Verdict::Delivered),
-            (301, Verdict::Reject),
             (400, Verdict::Reject),
-            (401, Verdict::Reject),
-            (404, Verdict::Retry { after: None }),
             (408, Verdict::Retry { after: None }),
             (409, Verdict::Retry { after: None }),
             (410, Verdict::Disable),
-            (415, Verdict::Reject),
+            (413, Verdict::Reject),
+            (422, Verdict::Reject),
+            (425, Verdict::Retry { after: None }),
             (429, Verdict::Retry { after: None }),
             (500, Verdict::Retry { after: None }),
             (503, Verdict::Retry { after: None }),
         ];
         for (status, verdict) in table {
             assert_eq!(classify(*status, None, now), *verdict, "status {status}");
+        }
+        // The configuration is wrong, not the event: every event waits.
+        for status in [301, 302, 307, 308, 401, 403, 404, 405, 406, 415] {
+            assert!(
+                matches!(classify(status, None, now), Verdict::Misconfigured { .. }),
+                "status {status}"
+            );
         }
     }
 

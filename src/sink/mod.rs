@@ -50,6 +50,13 @@ pub enum SendError {
         /// What happened.
         reason: String,
     },
+    /// The sink's configuration is wrong (a redirect, credentials, a URL that takes nothing):
+    /// retried like a temporary failure, and the sink is reported not ready until it works.
+    #[error("{reason}")]
+    Misconfigured {
+        /// What happened and what to fix.
+        reason: String,
+    },
     /// The sink refuses this event; retrying will not help.
     #[error("{reason}")]
     Reject {
@@ -206,12 +213,36 @@ pub struct Dispatcher {
     pub outbox: Arc<Outbox>,
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
-    /// Set when the sink answered 410.
-    pub disabled: Arc<AtomicBool>,
+    /// What readiness reports of this sink.
+    pub status: Arc<SinkStatus>,
     /// Events this sink must receive at most once, claimed before sending.
     pub claims: Arc<crate::store::Claims>,
     /// Its backoff bounds.
     pub backoff: Backoff,
+}
+
+/// A sink's state as readiness reports it, written by its dispatcher.
+#[derive(Debug, Default)]
+pub struct SinkStatus {
+    /// It answered 410 Gone: no more deliveries until restart.
+    pub disabled: AtomicBool,
+    /// Its configuration is wrong (the last answer said so), and how: events wait.
+    misconfigured: std::sync::Mutex<Option<String>>,
+}
+
+impl SinkStatus {
+    /// Why the sink's configuration is wrong, if its last answer said it is.
+    pub fn misconfigured(&self) -> Option<String> {
+        self.misconfigured.lock().expect("sink status lock").clone()
+    }
+
+    /// Records the latest verdict on the configuration; true when that is news.
+    fn set_misconfigured(&self, why: Option<&str>) -> bool {
+        let mut current = self.misconfigured.lock().expect("sink status lock");
+        let news = current.as_deref() != why;
+        *current = why.map(str::to_owned);
+        news
+    }
 }
 
 /// An at-most-once delivery in progress: dropped (shutdown) while no attempt that might have
@@ -297,7 +328,7 @@ impl Dispatcher {
         let read = self.batching.map_or(1, |b| b.max_events);
         loop {
             let batch = self.outbox.pending(self.index, read);
-            if batch.is_empty() || self.disabled.load(Ordering::Relaxed) {
+            if batch.is_empty() || self.status.disabled.load(Ordering::Relaxed) {
                 return;
             }
             let last = batch[batch.len() - 1].seq;
@@ -343,7 +374,7 @@ impl Dispatcher {
 
     /// Delivers entries (one, or a batch) with the retry policy, until acknowledged or refused.
     async fn deliver(&self, entries: &[Entry]) {
-        if self.disabled.load(Ordering::Relaxed) {
+        if self.status.disabled.load(Ordering::Relaxed) {
             // A disabled sink keeps its cursor: its events stay counted as waiting.
             std::future::pending::<()>().await;
         }
@@ -364,10 +395,28 @@ impl Dispatcher {
                 g.maybe_delivered.store(true, Ordering::Relaxed);
             }
             let result = self.send(entries).await;
-            if let (Some(g), Err(SendError::Retry { error_type, .. })) = (&guard, &result)
-                && NOT_DELIVERED.contains(error_type)
+            let not_delivered = match &result {
+                Err(SendError::Retry { error_type, .. }) => NOT_DELIVERED.contains(error_type),
+                // An error status: the receiver did not take it.
+                Err(SendError::Misconfigured { .. }) => true,
+                _ => false,
+            };
+            if let Some(g) = &guard
+                && not_delivered
             {
                 g.maybe_delivered.store(false, Ordering::Relaxed);
+            }
+            match &result {
+                Err(SendError::Misconfigured { reason }) => {
+                    if self.status.set_misconfigured(Some(reason)) {
+                        tracing::error!(sink = %self.name, "{reason}");
+                    }
+                }
+                _ => {
+                    if self.status.set_misconfigured(None) {
+                        tracing::info!(sink = %self.name, "the sink takes events again");
+                    }
+                }
             }
             result
         })
@@ -375,6 +424,7 @@ impl Dispatcher {
         // An at-most-once event is retried only when nothing can have reached the sink.
         .when(|e| match e {
             SendError::Retry { error_type, .. } => !once || NOT_DELIVERED.contains(error_type),
+            SendError::Misconfigured { .. } => true,
             _ => false,
         })
         .adjust(|e, backoff| match e {
@@ -384,6 +434,14 @@ impl Dispatcher {
             _ => backoff,
         })
         .notify(|e, after| {
+            if let SendError::Misconfigured { reason } = e {
+                // Logged once when it starts (above); counted every time.
+                telemetry::SinkMisconfigured {
+                    sink: &self.name,
+                    reason,
+                }
+                .emit(&self.telemetry);
+            }
             if let SendError::Retry {
                 reason, error_type, ..
             } = e
@@ -424,12 +482,14 @@ impl Dispatcher {
                     reason: &reason,
                 }
                 .emit(&self.telemetry);
-                self.disabled.store(true, Ordering::Relaxed);
+                self.status.disabled.store(true, Ordering::Relaxed);
                 std::future::pending::<()>().await;
             }
-            Err(SendError::Retry { reason, .. }) => refused(&format!(
-                "{reason}; the event may have arrived, and it is sent at most once (a second run.initialize makes ks-devops create a duplicate PipelineRun)"
-            )),
+            Err(SendError::Retry { reason, .. } | SendError::Misconfigured { reason }) => {
+                refused(&format!(
+                    "{reason}; the event may have arrived, and it is sent at most once (a second run.initialize makes ks-devops create a duplicate PipelineRun)"
+                ))
+            }
         }
     }
 
@@ -510,7 +570,10 @@ mod tests {
                     highest = highest.max(delay);
                 }
             }
-            assert!(highest > backoff.max * 3 / 4, "the cap is reached: {highest:?}");
+            assert!(
+                highest > backoff.max * 3 / 4,
+                "the cap is reached: {highest:?}"
+            );
         }
     }
 }

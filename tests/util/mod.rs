@@ -90,7 +90,7 @@ impl Receiver {
         format!("http://{}/events", self.addr)
     }
 
-    /// Answer the next `n` requests with `status` (and `Retry-After`).
+    /// Answer the next `n` requests with `status` (and `Retry-After`, or `Location` for a 3xx).
     pub fn fail_next(&self, n: usize, status: u16, retry_after: Option<&str>) {
         let mut inbox = self.inbox.lock().unwrap();
         for _ in 0..n {
@@ -194,9 +194,14 @@ async fn record(
             std::future::pending::<()>().await;
             unreachable!()
         }
-        (status, retry_after) => {
-            if let Some(v) = retry_after {
-                reply.insert("retry-after", v.parse().unwrap());
+        (status, header) => {
+            if let Some(v) = header {
+                let name = if (300..400).contains(&status) {
+                    "location"
+                } else {
+                    "retry-after"
+                };
+                reply.insert(name, v.parse().unwrap());
             }
             (StatusCode::from_u16(status).unwrap(), reply)
         }

@@ -137,6 +137,20 @@ impl HttpSink {
             Verdict::Disable => Err(SendError::Disable {
                 reason: format!("{} (410 Gone: the receiver asked us to stop)", reason()),
             }),
+            Verdict::Misconfigured { fix } => {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|l| format!(" to {}", shown_location(l)))
+                    .unwrap_or_default();
+                Err(SendError::Misconfigured {
+                    reason: format!(
+                        "{}{location}: {fix}; events wait until it is fixed",
+                        reason()
+                    ),
+                })
+            }
             Verdict::Reject => Err(SendError::Reject { reason: reason() }),
         }
     }
@@ -164,6 +178,19 @@ impl HttpSink {
         url.set_query(None);
         let _ = url.set_password(None);
         url.to_string()
+    }
+}
+
+/// A `Location` as logs may show it: without credentials or query (either may hold a token).
+fn shown_location(location: &str) -> String {
+    match url::Url::parse(location) {
+        Ok(mut url) => {
+            url.set_query(None);
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string()
+        }
+        Err(_) => location.split(['?', '#']).next().unwrap_or("").to_string(),
     }
 }
 
