@@ -1161,6 +1161,48 @@ mod state_dir {
 /// Jenkins misbehaving: 5xx, timeouts, garbage and broken connections on the polled endpoints.
 mod jenkins_faults {
     use super::*;
+
+    #[tokio::test]
+    async fn a_response_larger_than_the_limit_is_refused_with_the_option_to_raise_it() {
+        // 3 MiB of valid JSON from something that answers like Jenkins.
+        let huge = format!("{{\"items\":[{}{{}}]}}", "{},".repeat(1_500_000));
+        let app = axum::Router::new().fallback(move || {
+            let body = huge.clone();
+            async move { body }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let config = |mb: &str| {
+            Options {
+                jenkins_url: Some(format!("http://{addr}/")),
+                jenkins_max_response_mb: Some(mb.into()),
+                ..Options::default()
+            }
+            .resolve(false)
+            .unwrap()
+            .controllers
+            .remove(0)
+            .jenkins
+        };
+        let small = jenkins_event_shim::jenkins::Client::new(config("1")).unwrap();
+        let err = small
+            .get_json::<serde_json::Value>("queue/api/json", None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("more than 1 MiB") && err.contains("--jenkins-max-response-mb"),
+            "{err}"
+        );
+        let large = jenkins_event_shim::jenkins::Client::new(config("8")).unwrap();
+        assert!(
+            large
+                .get_json::<serde_json::Value>("queue/api/json", None)
+                .await
+                .is_ok()
+        );
+    }
     use mock_jenkins::{Fault, FaultKind};
 
     #[tokio::test]

@@ -135,6 +135,7 @@ async fn an_internal_ca_is_trusted_only_when_configured_for_jenkins_and_for_sink
             token: None,
             timeout: std::time::Duration::from_secs(5),
             tls,
+            max_response: 1 << 20,
         })
         .unwrap()
     };

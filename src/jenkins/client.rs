@@ -48,6 +48,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Extra CAs, or no verification.
     pub tls: crate::tls::Tls,
+    /// Largest response body read (bytes, after gzip decoding).
+    pub max_response: usize,
 }
 
 /// What every response tells besides its body.
@@ -69,6 +71,7 @@ pub struct Client {
     user: Option<String>,
     token: Option<Secret>,
     timeout: Duration,
+    max_response: usize,
 }
 
 impl std::fmt::Debug for Client {
@@ -108,6 +111,7 @@ impl Client {
             user: config.user,
             token: config.token,
             timeout: config.timeout,
+            max_response: config.max_response,
         })
     }
 
@@ -204,12 +208,25 @@ impl Client {
                 }
             });
         }
-        let body = response
-            .bytes()
+        // Read in chunks up to the limit: a runaway answer (a proxy's error page looping, a
+        // `depth=` gone wrong) must not take the process's memory with it.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport(&shown, e))?;
+            .map_err(|e| self.transport(&shown, e))?
+        {
+            if body.len() + chunk.len() > self.max_response {
+                return Err(Error::TooLarge {
+                    url: shown,
+                    limit_mb: self.max_response / (1024 * 1024),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
         meta.bytes = body.len();
-        Ok((body.to_vec(), meta, shown))
+        Ok((body, meta, shown))
     }
 
     fn transport(&self, url: &str, e: reqwest::Error) -> Error {

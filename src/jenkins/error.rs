@@ -46,6 +46,11 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The body passed `--jenkins-max-response-mb`.
+    #[error(
+        "Jenkins answered {url} with more than {limit_mb} MiB, refused to keep memory bounded; raise --jenkins-max-response-mb if this controller really is that large (lower --folder-depth shrinks the job-tree scan)"
+    )]
+    TooLarge { url: String, limit_mb: usize },
     /// No answer within the request timeout.
     #[error("Jenkins did not answer {url} within {timeout_ms} ms (request timeout)")]
     Timeout { url: String, timeout_ms: u128 },
@@ -70,6 +75,7 @@ impl Error {
             Error::Status { .. } => "http_status",
             Error::Malformed { .. } => "malformed_body",
             Error::Timeout { .. } => "timeout",
+            Error::TooLarge { .. } => "too_large",
             Error::Connect { .. } => "connect",
         }
     }
