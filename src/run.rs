@@ -139,6 +139,12 @@ pub async fn run(
     ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), RunError> {
     let telemetry = Arc::new(Telemetry::new());
+    for c in &config.controllers {
+        telemetry.declare_controller(&c.name);
+    }
+    for s in &config.sinks {
+        telemetry.declare_sink(&s.name);
+    }
     let outbox = Arc::new(Outbox::new(
         config.sinks.len(),
         config.outbox_capacity,

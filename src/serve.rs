@@ -154,12 +154,32 @@ async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        health.telemetry.encode(),
-    )
+/// OpenMetrics when the scraper accepts it (Prometheus asks for it first), else the Prometheus
+/// text format 0.0.4.
+async fn metrics(
+    State(health): State<Arc<Health>>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            health.telemetry.encode(),
+        )
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            health.telemetry.encode_prometheus(),
+        )
+    }
 }

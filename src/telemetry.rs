@@ -10,6 +10,20 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Every `error_type` of a sink's errors.
+const SINK_ERROR_TYPES: &[&str] = &[
+    "connect",
+    "timeout",
+    "transport",
+    "http_status",
+    "misconfigured",
+    "rejected",
+    "gone",
+    "auth_config",
+    "write",
+    "publish",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
     controller: String,
@@ -168,11 +182,68 @@ impl Telemetry {
         Telemetry { registry, ..t }
     }
 
-    /// The Prometheus text exposition.
+    /// Creates a controller's error series at 0 for the endpoints polled every tick, so that an
+    /// alert on them reads 0, not "no data", before the first failure.
+    pub fn declare_controller(&self, controller: &str) {
+        for endpoint in ["queue", "computer"] {
+            for error_type in crate::jenkins::Error::KINDS {
+                let _ = self.poll_errors.get_or_create(&ErrorLabels {
+                    controller: controller.to_string(),
+                    endpoint,
+                    error_type,
+                });
+            }
+        }
+    }
+
+    /// Creates a sink's retry, error and discard series at 0 (see [`Self::declare_controller`]).
+    pub fn declare_sink(&self, sink: &str) {
+        let labels = SinkLabels {
+            sink: sink.to_string(),
+        };
+        let _ = self.retries.get_or_create(&labels);
+        let _ = self.discarded.get_or_create(&labels);
+        for error_type in SINK_ERROR_TYPES {
+            let _ = self.sink_errors.get_or_create(&SinkErrorLabels {
+                sink: sink.to_string(),
+                error_type,
+            });
+        }
+    }
+
+    /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// The Prometheus text format 0.0.4, for scrapers that ask for it (and `promtool check
+    /// metrics`): OpenMetrics names a counter family without `_total` in `# HELP`/`# TYPE`,
+    /// while the 0.0.4 format names it as its samples are named, and has no `# UNIT`/`# EOF`.
+    pub fn encode_prometheus(&self) -> String {
+        let openmetrics = self.encode();
+        let counters: std::collections::HashSet<&str> = openmetrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.strip_suffix(" counter"))
+            .collect();
+        let mut out = String::with_capacity(openmetrics.len());
+        for line in openmetrics.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+                let rest = line.strip_prefix(prefix)?;
+                let (name, tail) = rest.split_once(' ')?;
+                counters
+                    .contains(name)
+                    .then(|| format!("{prefix}{name}_total {tail}"))
+            });
+            out.push_str(renamed.as_deref().unwrap_or(line));
+            out.push('\n');
+        }
         out
     }
 }

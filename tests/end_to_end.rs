@@ -1754,7 +1754,13 @@ poll-interval = "200ms"
             metrics.contains("jenkins_errors_total{controller=\"b\",endpoint=\"queue\",error_type=\"unauthorized\"}"),
             "{metrics}"
         );
-        assert!(!metrics.contains("controller=\"a\",endpoint=\"queue\",error_type"));
+        // Controller a's error series exist from the start, and stay at 0.
+        assert!(
+            metrics.contains(
+                "jenkins_errors_total{controller=\"a\",endpoint=\"queue\",error_type=\"unauthorized\"} 0"
+            ),
+            "{metrics}"
+        );
         token.cancel();
         run.await.unwrap().unwrap();
     }

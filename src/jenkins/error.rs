@@ -65,6 +65,19 @@ impl Error {
         matches!(self, Error::NotFound { .. })
     }
 
+    /// Every value [`Error::kind`] can take (so that each series exists at 0 from the start).
+    pub const KINDS: &'static [&'static str] = &[
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "redirect",
+        "http_status",
+        "malformed_body",
+        "timeout",
+        "too_large",
+        "connect",
+    ];
+
     /// A short, bounded label for metrics (`error_type`).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -4,7 +4,8 @@
 //! SDKs, python-jenkins and api4jenkins, kubectl, hadolint, a real `nats-server`). This installs
 //! them *inside the project* and then runs `cargo test --workspace --locked`:
 //!
-//! - Debian tools (`nats-server`, `openssl`, `node`/`npm`, Python's `venv`) are used from `PATH`;
+//! - Debian tools (`nats-server`, `promtool`, `openssl`, `node`/`npm`, Python's `venv`) are
+//!   used from `PATH`;
 //!   missing ones are installed with `apt-get` when running as root, otherwise the run stops at
 //!   once with one line naming them and the command that installs them.
 //! - Python packages go into a virtualenv at `target/test-env/venv`, pinned exactly in
@@ -44,6 +45,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("npm", "npm"),
     ("openssl", "openssl"),
     ("nats-server", "nats-server"),
+    // promtool checks /metrics (tests/metrics.rs).
+    ("promtool", "prometheus"),
 ];
 
 fn main() -> ExitCode {
