@@ -387,11 +387,13 @@ pub mod defaults {
 
 /// Parses `500ms`, `2s`, `1m30s`.
 pub fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    // Nothing here means more than a month; far larger values overflow the clock's arithmetic.
+    const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
     match humantime::parse_duration(value.trim()) {
-        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(d) if !d.is_zero() && d <= MAX => Ok(d),
         _ => Err(ConfigError::Invalid {
             key,
-            expected: "a positive duration such as 500ms, 2s or 1m",
+            expected: "a positive duration of at most 30 days, such as 500ms, 2s or 1m",
             got: value.into(),
         }),
     }
@@ -1240,6 +1242,14 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_bounded_to_what_makes_sense() {
+        assert!(duration("poll-interval", "30d").is_ok());
+        let e = duration("poll-interval", "99999999999999999s").unwrap_err().to_string();
+        assert!(e.contains("poll-interval") && e.contains("at most 30 days"), "{e}");
+        assert!(duration("poll-interval", "31d").is_err());
+    }
+
+    #[test]
     fn config_file_errors_name_the_misspelt_key_and_its_line() {
         let dir = std::env::temp_dir().join(format!("shim-keys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1274,7 +1284,7 @@ mod tests {
         let err = duration("poll-interval", "soon").unwrap_err().to_string();
         assert_eq!(
             err,
-            "invalid value for poll-interval: expected a positive duration such as 500ms, 2s or 1m, got \"soon\""
+            "invalid value for poll-interval: expected a positive duration of at most 30 days, such as 500ms, 2s or 1m, got \"soon\""
         );
     }
 

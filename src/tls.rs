@@ -33,3 +33,32 @@ impl Tls {
         builder.danger_accept_invalid_certs(self.insecure_skip_verify)
     }
 }
+
+/// Why a request failed, from the innermost cause of a transport error (refused, DNS, TLS…),
+/// without the URL that reqwest's own message repeats. A certificate that no trusted CA signed
+/// gets the option that adds one (`ca_option`).
+pub fn transport_cause(e: &reqwest::Error, ca_option: &str) -> String {
+    let mut reason = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    if reason.is_empty() {
+        reason = e.to_string();
+    }
+    let unknown_ca = [
+        "UnknownIssuer",
+        "unknown issuer",
+        "self-signed",
+        "SelfSigned",
+    ]
+    .iter()
+    .any(|m| reason.contains(m));
+    if unknown_ca {
+        reason.push_str(&format!(
+            "; if its certificate is signed by a private CA, give that CA with {ca_option}"
+        ));
+    }
+    reason
+}

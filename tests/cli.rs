@@ -170,6 +170,21 @@ async fn bad_credentials_and_anonymous_access_are_explained_without_the_token() 
         "{stderr}"
     );
     assert!(!stdout.contains("wr0ng-s3cret") && !stderr.contains("wr0ng-s3cret"));
+    assert!(stderr.contains("rejected the credentials"), "{stderr}");
+
+    // A user without a token: nothing was rejected, nothing was sent.
+    let out = shim(
+        &["check"],
+        &[("JENKINS_URL", &url), ("JENKINS_USER", "watcher")],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("401")
+            && stderr.contains("none were sent")
+            && stderr.contains("--jenkins-token"),
+        "{stderr}"
+    );
 
     let out = shim(&["check"], &[("JENKINS_URL", &url)]).await;
     let (_, stderr) = text(&out);

@@ -145,8 +145,8 @@ async fn an_internal_ca_is_trusted_only_when_configured_for_jenkins_and_for_sink
         .unwrap_err()
         .to_string();
     assert!(
-        refused.to_lowercase().contains("certificate"),
-        "the error names the certificate problem: {refused}"
+        refused.to_lowercase().contains("certificate") && refused.contains("--jenkins-ca-file"),
+        "the error names the certificate problem and the option that fixes it: {refused}"
     );
     let trusted = Tls {
         extra_roots: Tls::read_ca_file(&ca).unwrap(),

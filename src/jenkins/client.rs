@@ -171,7 +171,14 @@ impl Client {
         };
         if !status.is_success() {
             return Err(match status.as_u16() {
-                401 => Error::Unauthorized { url: shown },
+                401 => Error::Unauthorized {
+                    url: shown,
+                    hint: if self.token.is_none() {
+                        "it wants credentials and none were sent: set --jenkins-user and --jenkins-token (or --jenkins-token-file)"
+                    } else {
+                        "it rejected the credentials: check --jenkins-user and the API token (--jenkins-token / --jenkins-token-file); create a token under <user> → Configure → API Token"
+                    },
+                },
                 403 => {
                     let who =
                         text("x-you-are-authenticated-as").unwrap_or_else(|| "anonymous".into());
@@ -236,19 +243,9 @@ impl Client {
                 timeout_ms: self.timeout.as_millis(),
             }
         } else {
-            // reqwest's Display names the URL; the source chain says why (refused, DNS, TLS…).
-            let mut reason = String::new();
-            let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-            while let Some(s) = source {
-                reason = s.to_string();
-                source = s.source();
-            }
-            if reason.is_empty() {
-                reason = e.to_string();
-            }
             Error::Connect {
                 url: url.to_string(),
-                reason,
+                reason: crate::tls::transport_cause(&e, "--jenkins-ca-file"),
             }
         }
     }

@@ -6,11 +6,9 @@
 #[non_exhaustive]
 #[allow(missing_docs)] // each field is named in its variant's message
 pub enum Error {
-    /// 401: Jenkins knows the user but not with this token.
-    #[error(
-        "Jenkins rejected the credentials for {url} (401 Unauthorized): check --jenkins-user and the API token (--jenkins-token / --jenkins-token-file); create a token under <user> → Configure → API Token"
-    )]
-    Unauthorized { url: String },
+    /// 401: the credentials are wrong, or none were sent where Jenkins wants some.
+    #[error("Jenkins answered {url} with 401 Unauthorized: {hint}")]
+    Unauthorized { url: String, hint: &'static str },
     /// 403: anonymous, or the user lacks a permission. `who` is Jenkins' `X-You-Are-Authenticated-As`.
     #[error("Jenkins refused {url} (403 Forbidden, authenticated as {who}): {hint}")]
     Forbidden {
@@ -52,7 +50,9 @@ pub enum Error {
     )]
     TooLarge { url: String, limit_mb: usize },
     /// No answer within the request timeout.
-    #[error("Jenkins did not answer {url} within {timeout_ms} ms (request timeout)")]
+    #[error(
+        "Jenkins did not answer {url} within {timeout_ms} ms (--jenkins-timeout): raise it for a slow controller"
+    )]
     Timeout { url: String, timeout_ms: u128 },
     /// Could not connect or the connection broke.
     #[error("cannot reach Jenkins at {url}: {reason}; check --jenkins-url and that Jenkins is up")]

@@ -19,6 +19,8 @@ pub struct HttpSink {
     mode: Mode,
     auth: Auth,
     headers: Vec<(String, String)>,
+    /// Per-attempt timeout (named when an attempt times out).
+    timeout: Duration,
     /// A token file's last modification time and content, re-read when the file changes.
     token_cache: std::sync::Mutex<Option<(std::time::SystemTime, Secret)>>,
 }
@@ -49,6 +51,7 @@ impl HttpSink {
             mode,
             auth: Auth::None,
             headers: Vec::new(),
+            timeout,
             token_cache: std::sync::Mutex::new(None),
         })
     }
@@ -109,7 +112,7 @@ impl HttpSink {
             Auth::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
         };
         let response = request.send().await.map_err(|e| SendError::Retry {
-            reason: format!("{}: {}", self.shown(), transport_reason(&e)),
+            reason: format!("{}: {}", self.shown(), self.transport_reason(&e)),
             // "connect": nothing reached the receiver; "timeout"/"transport": it may have.
             error_type: if e.is_connect() {
                 "connect"
@@ -164,7 +167,7 @@ impl HttpSink {
             .header("WebHook-Request-Origin", "jenkins-event-shim")
             .send()
             .await
-            .map_err(|e| format!("{}: {}", self.shown(), transport_reason(&e)))?;
+            .map_err(|e| format!("{}: {}", self.shown(), self.transport_reason(&e)))?;
         Ok(format!(
             "{} answered OPTIONS with HTTP {}",
             self.shown(),
@@ -173,6 +176,17 @@ impl HttpSink {
     }
 
     /// The URL without query (it may carry an access token).
+    /// Why an attempt failed: the limit for a timeout, else the innermost cause.
+    fn transport_reason(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            return format!(
+                "no answer within {} (--sink-timeout, or timeout in this sink's table)",
+                humantime::format_duration(self.timeout)
+            );
+        }
+        crate::tls::transport_cause(e, "ca-file in this sink's table")
+    }
+
     fn shown(&self) -> String {
         let mut url = self.url.clone();
         url.set_query(None);
@@ -192,18 +206,4 @@ fn shown_location(location: &str) -> String {
         }
         Err(_) => location.split(['?', '#']).next().unwrap_or("").to_string(),
     }
-}
-
-/// The innermost cause of a transport error (refused, reset, DNS, TLS…), without the URL.
-pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason = s.to_string();
-        source = s.source();
-    }
-    reason
 }
