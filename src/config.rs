@@ -194,12 +194,36 @@ struct File {
 }
 
 /// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
 enum SinkEntry {
     Url(String),
     Table(SinkTable),
+}
+
+/// A string or a table, read by what it is, so that a mistake inside a table is reported with
+/// its key (serde's `untagged` would only say that nothing matched).
+impl<'de> Deserialize<'de> for SinkEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = SinkEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sink URL or a table with url = \"…\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SinkEntry, E> {
+                Ok(SinkEntry::Url(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SinkEntry, A::Error> {
+                SinkTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(SinkEntry::Table)
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,6 +470,11 @@ fn mode(key: &'static str, value: &str) -> Result<Mode, ConfigError> {
 }
 
 fn http_url(key: &'static str, value: &str) -> Result<url::Url, ConfigError> {
+    let credentials_hint = if key == "jenkins-url" {
+        "credentials in jenkins-url would be logged: use --jenkins-user and --jenkins-token-file instead"
+    } else {
+        "credentials in a sink URL would be logged: use bearer-token-file, or basic-user and basic-password, in the sink's table instead"
+    };
     let invalid = || ConfigError::Invalid {
         key,
         expected: "an http:// or https:// URL",
@@ -456,9 +485,7 @@ fn http_url(key: &'static str, value: &str) -> Result<url::Url, ConfigError> {
         return Err(invalid());
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::Conflict(
-            "credentials in a URL would be logged: use --jenkins-user and --jenkins-token-file instead",
-        ));
+        return Err(ConfigError::Conflict(credentials_hint));
     }
     Ok(url)
 }
@@ -1244,8 +1271,13 @@ mod tests {
     #[test]
     fn durations_are_bounded_to_what_makes_sense() {
         assert!(duration("poll-interval", "30d").is_ok());
-        let e = duration("poll-interval", "99999999999999999s").unwrap_err().to_string();
-        assert!(e.contains("poll-interval") && e.contains("at most 30 days"), "{e}");
+        let e = duration("poll-interval", "99999999999999999s")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("poll-interval") && e.contains("at most 30 days"),
+            "{e}"
+        );
         assert!(duration("poll-interval", "31d").is_err());
     }
 
@@ -1348,6 +1380,33 @@ mod tests {
         o.jenkins_url = Some("http://admin:hunter2@ci.example/".into());
         let err = o.resolve(false).unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("--jenkins-user"), "{err}");
+        let mut o = options();
+        o.sink = vec!["http://admin:hunter2@sink.example/".into()];
+        let err = o.resolve(true).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("sink's table") && !err.contains("--jenkins-user"),
+            "the sink's own options, not Jenkins': {err}"
+        );
+    }
+
+    #[test]
+    fn a_typo_inside_a_sink_table_names_the_key_and_its_line() {
+        let dir = std::env::temp_dir().join(format!("shim-sink-typo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "jenkins-url = \"http://ci/\"\nsink = [\n  \"stdout\",\n  { url = \"http://x/\", bearer-tokn-file = \"/run/t\" },\n]\n",
+        )
+        .unwrap();
+        let e = read_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("bearer-tokn-file") && e.contains("line 4"),
+            "{e}"
+        );
+        assert!(!e.contains("untagged"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use jenkins_event_shim::config::{Config, Options};
 use jenkins_event_shim::jenkins::{self, model::WhoAmI};
 use jenkins_event_shim::{demo, poller, run, sink, watch};
@@ -57,8 +58,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some((_, sub)) = matches.subcommand() {
+        flags_win_over_the_environment(sub, &mut cli.command);
+    }
+    let log_format = cli.log_format;
+    init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,14 +99,43 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if let Some(config_error) = e.downcast_ref::<jenkins_event_shim::config::ConfigError>()
-            {
-                eprintln!("error: {config_error}");
-                return ExitCode::from(2);
+            let config_error = e
+                .downcast_ref::<jenkins_event_shim::config::ConfigError>()
+                .map(ToString::to_string);
+            let text = config_error.clone().unwrap_or_else(|| format!("{e:#}"));
+            match log_format {
+                // One JSON line like every other, for log pipelines.
+                LogFormat::Json => tracing::error!(fatal = true, "{text}"),
+                LogFormat::Text => eprintln!("error: {text}"),
             }
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(if config_error.is_some() { 2 } else { 1 })
         }
+    }
+}
+
+/// The token and the token file exclude each other, but a flag wins over the environment: with
+/// `--jenkins-token-file` given and `JENKINS_API_TOKEN` set in the environment (or the other way
+/// round), the flag is used.
+fn flags_win_over_the_environment(matches: &clap::ArgMatches, command: &mut Command) {
+    let options = match command {
+        Command::Run(o) | Command::Once(o) | Command::Check { options: o, .. } => o,
+        Command::Demo(_) => return,
+    };
+    let source = |id: &str| {
+        matches
+            .try_get_raw(id)
+            .ok()
+            .flatten()
+            .and(matches.value_source(id))
+    };
+    match (source("jenkins_token"), source("jenkins_token_file")) {
+        (Some(ValueSource::EnvVariable), Some(ValueSource::CommandLine)) => {
+            options.jenkins_token = None;
+        }
+        (Some(ValueSource::CommandLine), Some(ValueSource::EnvVariable)) => {
+            options.jenkins_token_file = None;
+        }
+        _ => {}
     }
 }
 

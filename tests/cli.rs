@@ -365,3 +365,62 @@ async fn text_logs_on_a_terminal_are_coloured_unless_no_color_is_set() {
         "{plain:?}"
     );
 }
+
+#[tokio::test]
+async fn a_token_file_flag_wins_over_a_token_in_the_environment() {
+    let mock = util::jenkins(Settings {
+        users: vec![("watcher".into(), "from-the-file".into())],
+        ..Settings::default()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("shim-cli-precedence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "from-the-file\n").unwrap();
+    let url = mock.url();
+    let out = shim(
+        &[
+            "check",
+            "--jenkins-token-file",
+            token_file.to_str().unwrap(),
+        ],
+        &[
+            ("JENKINS_URL", &url),
+            ("JENKINS_USER", "watcher"),
+            ("JENKINS_API_TOKEN", "stale-from-the-env"),
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("identity: watcher"), "{stdout}");
+}
+
+#[tokio::test]
+async fn fatal_errors_are_json_lines_under_log_format_json() {
+    let out = shim(
+        &[
+            "--log-format",
+            "json",
+            "run",
+            "--jenkins-url",
+            "http://ci/",
+            "--sink",
+            "stdout",
+            "--poll-interval",
+            "often",
+        ],
+        &[],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    let line: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+    assert_eq!(line["level"], "ERROR");
+    assert!(
+        line["message"].as_str().unwrap().contains("poll-interval"),
+        "{line}"
+    );
+}

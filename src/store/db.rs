@@ -45,6 +45,18 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// `--state-dir` names a file.
+    #[error("--state-dir {dir} is a file, not a directory: point --state-dir at a directory")]
+    NotADirectory {
+        /// The path given.
+        dir: String,
+    },
+    /// Another process (another shim) has the file open.
+    #[error("state store {path} is open in another process: give each shim its own --state-dir")]
+    InUse {
+        /// The file.
+        path: String,
+    },
     /// A read or a commit failed.
     #[error("state store {path}: {reason}")]
     Io {
@@ -142,8 +154,32 @@ impl Store {
             path: shown.clone(),
             reason,
         };
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::NotADirectory {
+                dir: dir.display().to_string(),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(|e| open(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| open(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+                StoreError::Corrupt {
+                    path: shown.clone(),
+                    reason,
+                }
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(e))
+                if e.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Corrupt {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                }
+            }
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: shown.clone(),
+            },
+            other => open(other.to_string()),
+        })?;
         let store = Store {
             handle: std::sync::Arc::new(Handle {
                 path: path.clone(),
@@ -345,6 +381,23 @@ mod tests {
             controller: "ci".into(),
             appended_at: 0,
         }
+    }
+
+    #[test]
+    fn a_state_dir_that_is_a_file_or_a_corrupt_store_says_what_to_do() {
+        let base = std::env::temp_dir().join(format!("shim-store-bad-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let file = base.join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let e = Store::open(&file).unwrap_err().to_string();
+        assert!(e.contains("is a file, not a directory"), "{e}");
+        let dir = base.join("corrupt");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(FILE_NAME), vec![0x42u8; 64 * 1024]).unwrap();
+        let e = Store::open(&dir).unwrap_err().to_string();
+        assert!(!e.contains("writable"), "not a permission problem: {e}");
+        assert!(e.contains("move it aside"), "{e}");
     }
 
     #[test]
