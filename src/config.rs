@@ -70,7 +70,7 @@ pub struct Options {
         value_name = "TOKEN",
         hide_env_values = true
     )]
-    pub jenkins_token: Option<String>,
+    pub jenkins_token: Option<Secret>,
     /// File holding the API token (e.g. a mounted Kubernetes secret).
     #[arg(long, env = "JENKINS_API_TOKEN_FILE", value_name = "FILE")]
     pub jenkins_token_file: Option<PathBuf>,
@@ -159,12 +159,12 @@ pub struct Options {
 }
 
 /// The config file: the same keys as the flags.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct File {
     jenkins_url: Option<String>,
     jenkins_user: Option<String>,
-    jenkins_token: Option<String>,
+    jenkins_token: Option<Secret>,
     jenkins_token_file: Option<PathBuf>,
     jenkins_ca_file: Option<PathBuf>,
     #[serde(default)]
@@ -194,7 +194,7 @@ struct File {
 }
 
 /// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
-#[derive(Debug)]
+
 #[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
 enum SinkEntry {
     Url(String),
@@ -226,7 +226,7 @@ impl<'de> Deserialize<'de> for SinkEntry {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "kebab-case")]
 struct SinkTable {
@@ -338,8 +338,8 @@ pub enum SinkTarget {
         batching: Batching,
         /// Authentication.
         auth: Auth,
-        /// Extra headers on every request.
-        headers: Vec<(String, String)>,
+        /// Extra headers on every request (values may be credentials: never shown).
+        headers: Vec<(String, Secret)>,
         /// Extra CAs, or no verification.
         tls: crate::tls::Tls,
     },
@@ -513,7 +513,7 @@ impl Options {
             name: None,
             jenkins_url: pick(self.jenkins_url, file.jenkins_url),
             jenkins_user: pick(self.jenkins_user, file.jenkins_user),
-            jenkins_token: pick(self.jenkins_token, file.jenkins_token),
+            jenkins_token: self.jenkins_token.or(file.jenkins_token),
             jenkins_token_file: self.jenkins_token_file.or(file.jenkins_token_file),
             jenkins_ca_file: self.jenkins_ca_file.or(file.jenkins_ca_file),
             jenkins_insecure_skip_verify: self.jenkins_insecure_skip_verify
@@ -836,13 +836,13 @@ impl Options {
 }
 
 /// One controller's settings as given (flags, environment, file), before checking.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ControllerRaw {
     name: Option<String>,
     jenkins_url: Option<String>,
     jenkins_user: Option<String>,
-    jenkins_token: Option<String>,
+    jenkins_token: Option<Secret>,
     jenkins_token_file: Option<PathBuf>,
     jenkins_ca_file: Option<PathBuf>,
     #[serde(default)]
@@ -904,7 +904,7 @@ impl ControllerRaw {
                     "both jenkins-token and jenkins-token-file are set: keep one",
                 ));
             }
-            (Some(t), None) => Some(Secret::new(t)),
+            (Some(t), None) => Some(t),
             (None, Some(path)) => Some(read_token(&path)?),
             (None, None) => None,
         };
@@ -1189,14 +1189,14 @@ fn nats_sink(
 
 fn sink_headers(
     headers: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<(String, String)>, ConfigError> {
+) -> Result<Vec<(String, Secret)>, ConfigError> {
     headers
         .iter()
         .map(|(name, value)| {
             let ok = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
                 && http::HeaderValue::from_str(value).is_ok();
             if ok {
-                Ok((name.clone(), value.clone()))
+                Ok((name.clone(), Secret::new(value.clone())))
             } else {
                 Err(ConfigError::Invalid {
                     key: "sink.headers",
@@ -1227,6 +1227,14 @@ pub(crate) fn read_token(path: &Path) -> Result<Secret, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error of a config file that must not load (`File` has no `Debug`: it holds tokens).
+    fn file_error(path: &Path) -> ConfigError {
+        match read_file(path) {
+            Err(e) => e,
+            Ok(_) => panic!("{} loaded, but it is malformed", path.display()),
+        }
+    }
 
     /// Config files with a known secret in every position a person gets wrong: the values of
     /// misspelt keys, unquoted values, broken quotes, unknown keys in every table, a token pasted
@@ -1260,7 +1268,7 @@ mod tests {
             for (n, text) in secret_positions(&secret).into_iter().enumerate() {
                 let path = dir.join(format!("c{n}.toml"));
                 std::fs::write(&path, &text).unwrap();
-                let e = read_file(&path).expect_err("every template is malformed");
+                let e = file_error(&path);
                 let shown = format!("{e} {e:?}");
                 proptest::prop_assert!(!shown.contains(&secret), "{text:?} gave {shown}");
                 proptest::prop_assert!(shown.contains("line "), "{text:?} gave {shown}");
@@ -1291,7 +1299,7 @@ mod tests {
             "jenkins-url = \"http://ci/\"\njenkins-tokn = \"s3cr3t-9999\"\n",
         )
         .unwrap();
-        let e = read_file(&path).unwrap_err().to_string();
+        let e = file_error(&path).to_string();
         assert!(e.contains("line 2") && e.contains("jenkins-tokn"), "{e}");
         assert!(!e.contains("s3cr3t-9999"), "{e}");
     }
@@ -1392,6 +1400,39 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_a_token_a_password_or_a_header_value() {
+        let dir = std::env::temp_dir().join(format!("shim-debug-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw"), "pa55-w0rd-1234\n").unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "jenkins-url = \"http://ci/\"\njenkins-user = \"w\"\njenkins-token = \"11aa22bb33cc44dd\"\nsink = [{{ url = \"http://x/\", basic-user = \"u\", basic-password-file = \"{}\", headers = {{ X-Api-Key = \"k3y-v4lue-9876\" }} }}]\n",
+                dir.join("pw").display()
+            ),
+        )
+        .unwrap();
+        let options = Options {
+            config: Some(path),
+            jenkins_token: Some("flag-t0ken-5678".into()),
+            ..Options::default()
+        };
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("flag-t0ken-5678"), "{shown}");
+        let config = options.resolve(true).unwrap();
+        let shown = format!("{config:?}");
+        for secret in [
+            "flag-t0ken-5678",
+            "11aa22bb33cc44dd",
+            "pa55-w0rd-1234",
+            "k3y-v4lue-9876",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[test]
     fn a_typo_inside_a_sink_table_names_the_key_and_its_line() {
         let dir = std::env::temp_dir().join(format!("shim-sink-typo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1401,7 +1442,7 @@ mod tests {
             "jenkins-url = \"http://ci/\"\nsink = [\n  \"stdout\",\n  { url = \"http://x/\", bearer-tokn-file = \"/run/t\" },\n]\n",
         )
         .unwrap();
-        let e = read_file(&path).unwrap_err().to_string();
+        let e = file_error(&path).to_string();
         assert!(
             e.contains("bearer-tokn-file") && e.contains("line 4"),
             "{e}"

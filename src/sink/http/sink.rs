@@ -18,7 +18,7 @@ pub struct HttpSink {
     url: url::Url,
     mode: Mode,
     auth: Auth,
-    headers: Vec<(String, String)>,
+    headers: Vec<(String, Secret)>,
     /// Per-attempt timeout (named when an attempt times out).
     timeout: Duration,
     /// A token file's last modification time and content, re-read when the file changes.
@@ -57,7 +57,7 @@ impl HttpSink {
     }
 
     /// Adds authentication and extra headers.
-    pub fn with_auth(mut self, auth: Auth, headers: Vec<(String, String)>) -> HttpSink {
+    pub fn with_auth(mut self, auth: Auth, headers: Vec<(String, Secret)>) -> HttpSink {
         self.auth = auth;
         self.headers = headers;
         self
@@ -102,7 +102,10 @@ impl HttpSink {
 
     async fn post(&self, encoded: super::Encoded) -> Result<(), SendError> {
         let mut request = self.client.post(self.url.clone()).body(encoded.body);
-        for (name, value) in self.headers.iter().chain(&encoded.headers) {
+        for (name, value) in &self.headers {
+            request = request.header(name, value.expose());
+        }
+        for (name, value) in &encoded.headers {
             request = request.header(name, value);
         }
         request = match &self.auth {
