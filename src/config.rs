@@ -194,7 +194,6 @@ struct File {
 }
 
 /// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
-
 #[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
 enum SinkEntry {
     Url(String),

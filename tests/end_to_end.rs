@@ -682,13 +682,16 @@ mod queue_api {
         }
         rx.wait_for("entered", |r| !r.is_empty()).await;
         assert_eq!(mock.world().queue.len(), 1);
-        // AbstractProject.makeDisabled cancels it: a cancelled left item, no build.
+        // AbstractProject.makeDisabled cancels it (a cancelled left item, no build) and saves
+        // the job (ItemListener.onUpdated: the next scan sees it disabled).
         assert_eq!(util::jenkins_post(&mock, "job/app/disable").await, 200);
-        rx.wait_for("left", |r| r.len() >= 2).await;
+        rx.wait_for("left and updated", |r| r.len() >= 3).await;
         settle().await;
+        let mut types = rx.types_for("job/app");
+        types.sort();
         assert_eq!(
-            rx.types_for("job/app"),
-            ["queue.entered_waiting", "queue.left"]
+            types,
+            ["job.updated", "queue.entered_waiting", "queue.left"]
         );
         shim.stop().await;
     }

@@ -413,7 +413,13 @@ impl Differ {
         let high = if is_new { 0 } else { last };
         let (_, mut job) = job_state(node, high);
         job.scanned = by_scan;
-        job.since = since;
+        // A matrix configuration is learnt when one of its runs shows up, which may be after
+        // a scan that came after the run started: every run since watching began is new.
+        job.since = if is_child_project(node) {
+            self.out.state.watching_since
+        } else {
+            since
+        };
         let fingerprint = job.fingerprint.clone();
         self.state().jobs.insert(path.clone(), job);
         if is_new {
