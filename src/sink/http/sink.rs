@@ -210,3 +210,43 @@ fn shown_location(location: &str) -> String {
         Err(_) => location.split(['?', '#']).next().unwrap_or("").to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    #[tokio::test]
+    async fn a_timeout_names_its_limit_and_the_option_that_sets_it() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
+        let sink = HttpSink::new(url, Mode::Binary, Duration::from_millis(200)).unwrap();
+        let event = EventBuilderV10::new()
+            .id("1")
+            .source("job/a")
+            .ty("t")
+            .build()
+            .unwrap();
+        let err = sink.send(&Payload::Cloud(event)).await.unwrap_err();
+        match err {
+            SendError::Retry {
+                reason, error_type, ..
+            } => {
+                assert_eq!(error_type, "timeout");
+                assert!(
+                    reason.contains("no answer within 200ms") && reason.contains("--sink-timeout"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other}"),
+        }
+    }
+}
