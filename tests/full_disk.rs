@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use mock_jenkins::{Kind, Settings};
-use util::{Receiver, eventually, jenkins};
+use util::{Receiver, eventually, free_port, jenkins};
 
 const SHIM: &str = env!("CARGO_BIN_EXE_jenkins-event-shim");
 
@@ -47,14 +47,6 @@ impl Drop for Tmpfs {
             .status();
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn spawn_shim(

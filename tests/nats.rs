@@ -24,17 +24,9 @@ struct NatsServer {
 }
 
 impl NatsServer {
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
     /// A server not started yet (for "down at start" tests): its URL is known.
     fn planned(user: Option<(&'static str, &'static str)>) -> NatsServer {
-        let port = Self::free_port();
+        let port = util::free_port();
         let dir = std::env::temp_dir().join(format!("shim-nats-{}-{port}", std::process::id()));
         NatsServer {
             port,

@@ -208,6 +208,15 @@ async fn record(
     }
 }
 
+/// A port nothing listens on now (for a server started later, or by a child process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A mock Jenkins on a free port.
 pub async fn jenkins(settings: Settings) -> MockJenkins {
     MockJenkins::start(settings, "127.0.0.1:0".parse().unwrap())
