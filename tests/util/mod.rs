@@ -208,6 +208,16 @@ async fn record(
     }
 }
 
+/// The sum of the samples whose line contains `pattern` (series exist at 0 from the start, so
+/// a test that waits for a count must look at the value).
+pub fn metric_sum(metrics: &str, pattern: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains(pattern))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// A port nothing listens on now (for a server started later, or by a child process).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
