@@ -592,11 +592,16 @@ impl Differ {
             };
             // A job we do not know yet: learn it first so that `created` precedes its queue
             // events. A folder computation is no job: nothing to learn.
+            // Announced once the job is known (and its `created` sent); until then the id is a
+            // gap, so that its left item is read if it goes before the next poll (a matrix
+            // run's item lives for a moment).
             if kind == TaskKind::Job && !self.out.state.jobs.contains_key(&snapshot.job) {
                 self.out.follow_ups.jobs.push(snapshot.job);
+                self.state().gaps.insert(item.id);
                 continue;
             }
             if self.out.state.pending_items.contains_key(&snapshot.job) {
+                self.state().gaps.insert(item.id);
                 continue;
             }
             self.emit(Change::QueueEntered(snapshot.clone()));
@@ -743,6 +748,10 @@ impl Differ {
             // Learn the job first (its `created` comes before the queue events); probe again.
             self.out.follow_ups.jobs.push(snapshot.job);
             self.state().gaps.insert(id);
+            return;
+        }
+        if self.out.state.pending_items.contains_key(&snapshot.job) {
+            self.state().gaps.insert(id); // after the job's `created`
             return;
         }
         self.emit(Change::QueueEntered(snapshot.clone()));

@@ -1000,3 +1000,21 @@ fn probes_do_not_report_items_that_entered_the_queue_before_watching_started() {
         "item 1 is history, item 2 is not"
     );
 }
+
+#[test]
+fn an_item_of_a_job_not_known_yet_that_leaves_before_the_next_poll_is_still_reported() {
+    let mut h = Harness::baseline(vec![freestyle("app", Some(1))], vec![], &[]);
+    // Item 1 of a job the shim has not learnt (its job read answers 404 in this harness, as
+    // for a job still hidden): seen in the queue, then gone before the next poll.
+    h.left
+        .push((1, Fetched::Found(parse(queue_item(1, "later", 100)))));
+    h.poll(vec![queue_item(1, "later", 100)], &[], None);
+    assert!(h.state.gaps.contains(&1), "remembered for a probe");
+    h.state
+        .jobs
+        .insert("job/later/".into(), h.state.jobs["job/app/"].clone());
+    h.left.clear();
+    h.left.push((1, left_item(1, "later", None)));
+    h.poll(vec![], &[], None);
+    assert_eq!(h.took(), ["entered:1", "left:1"]);
+}
