@@ -684,6 +684,19 @@ impl Options {
                 }
             };
             if format == Format::KubeSphere
+                && matches!(
+                    &target,
+                    SinkTarget::Http {
+                        auth: Auth::Basic { .. },
+                        ..
+                    }
+                )
+            {
+                return Err(ConfigError::Conflict(
+                    "a kubesphere sink cannot use basic auth: KubeSphere's API server answers an Authorization header it does not accept with 401, so no PipelineRun would ever be created; remove basic-user and basic-password-file (the in-cluster ks-devops webhook needs none)",
+                ));
+            }
+            if format == Format::KubeSphere
                 && matches!(&target, SinkTarget::Http { mode, .. } if *mode != Mode::Binary)
             {
                 return Err(ConfigError::Conflict(
@@ -1429,6 +1442,33 @@ mod tests {
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
+    }
+
+    #[test]
+    fn a_kubesphere_sink_refuses_basic_auth_at_start_up() {
+        let dir = std::env::temp_dir().join(format!("shim-ks-basic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw"), "x\n").unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "jenkins-url = \"http://ci/\"\nsink = [{{ url = \"http://ks/kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins\", format = \"kubesphere\", basic-user = \"u\", basic-password-file = \"{}\" }}]\n",
+                dir.join("pw").display()
+            ),
+        )
+        .unwrap();
+        let err = Options {
+            config: Some(path),
+            ..Options::default()
+        }
+        .resolve(true)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("kubesphere sink cannot use basic auth") && err.contains("401"),
+            "{err}"
+        );
     }
 
     #[test]
