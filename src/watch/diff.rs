@@ -686,24 +686,38 @@ impl Differ {
             return;
         };
         match fetched {
-            Fetched::Found(item) if item.cancelled == Some(true) => {
-                let entry = self.state().queue.remove(&id).expect("entry checked above");
-                let exit_time = entry.vanished_at.unwrap_or(self.now);
-                self.left(entry.item, exit_time);
-            }
-            Fetched::Found(item) => match item.executable.flatten().and_then(|e| e.url) {
-                Some(url) => {
-                    entry.lookup = Lookup::Linked;
-                    entry.linked = path::build_ref(&url);
-                    if let Some(build) = entry.linked.clone() {
-                        self.expect_build(build);
-                    }
-                }
-                // Jenkins writes the left item before the build exists: read it again.
-                None => entry.lookup = Lookup::Race,
-            },
+            Fetched::Found(item) => self.settle(id, item),
             Fetched::Gone | Fetched::Forbidden => entry.lookup = Lookup::Gone,
             Fetched::Failed => {}
+        }
+    }
+
+    /// What a left-item record says of an item in the queue state: cancelled, or a task that
+    /// makes no build, has left now; one that became a build is linked to it (its `left` goes
+    /// out with the build's first event, which is read now); one whose build Jenkins is still
+    /// creating (the left-item race: `cancelled:false, executable:null`) is read again.
+    fn settle(&mut self, id: u64, item: QueueItem) {
+        let now = self.now;
+        let Some(entry) = self.state().queue.get_mut(&id) else {
+            return;
+        };
+        if item.cancelled == Some(true) || entry.no_build {
+            let entry = self.state().queue.remove(&id).expect("entry checked above");
+            self.left(entry.item, entry.vanished_at.unwrap_or(now));
+            return;
+        }
+        let build = item
+            .executable
+            .flatten()
+            .and_then(|e| e.url)
+            .and_then(|url| path::build_ref(&url));
+        match build {
+            Some(build) => {
+                entry.lookup = Lookup::Linked;
+                entry.linked = Some(build.clone());
+                self.expect_build(build);
+            }
+            None => entry.lookup = Lookup::Race,
         }
     }
 
@@ -762,27 +776,9 @@ impl Differ {
             self.state().queue.insert(id, entry);
             return;
         }
-        let build = item
-            .executable
-            .flatten()
-            .and_then(|e| e.url)
-            .and_then(|url| path::build_ref(&url));
         entry.vanished_at = Some(self.now);
-        match (item.cancelled, kind, build) {
-            (Some(false), TaskKind::Job, Some(build)) => {
-                // `left` goes out with the build's first event, which is read now.
-                entry.lookup = Lookup::Linked;
-                entry.linked = Some(build.clone());
-                self.state().queue.insert(id, entry);
-                self.expect_build(build);
-            }
-            (Some(false), TaskKind::Job, None) => {
-                // Jenkins is creating the build (the left-item race): read again next tick.
-                entry.lookup = Lookup::Race;
-                self.state().queue.insert(id, entry);
-            }
-            _ => self.left(entry.item, self.now),
-        }
+        self.state().queue.insert(id, entry);
+        self.settle(id, item);
     }
 
     /// A build named a queue item we never saw (it came and went between two ticks): report
