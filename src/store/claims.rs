@@ -79,22 +79,20 @@ impl Claims {
             path: handle.path(),
             reason: e.to_string(),
         };
-        let db = handle.get().map_err(|e| io(&e))?;
-        let attempt = || -> Result<R, StoreError> {
-            let txn = db.begin_write().map_err(|e| io(&e))?;
-            let result = {
-                let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
-                change(&mut table).map_err(|e| io(&e))?
-            };
-            txn.commit().map_err(|e| io(&e))?;
-            Ok(result)
-        };
-        let result = attempt();
-        if result.is_err() {
-            drop(db);
-            handle.reset();
-        }
-        result.map(Some)
+        handle
+            .write(
+                |e| io(&e),
+                |db| {
+                    let txn = db.begin_write().map_err(|e| io(&e))?;
+                    let result = {
+                        let mut table = txn.open_table(CLAIMS).map_err(|e| io(&e))?;
+                        change(&mut table).map_err(|e| io(&e))?
+                    };
+                    txn.commit().map_err(|e| io(&e))?;
+                    Ok(result)
+                },
+            )
+            .map(Some)
     }
 }
 

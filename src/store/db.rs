@@ -121,10 +121,20 @@ impl Handle {
         Ok(opened)
     }
 
-    /// After a failed write: let go of the database, so that the next use opens it again
-    /// (once every transaction of the failed one has ended).
-    pub(super) fn reset(&self) {
-        self.db.lock().expect("store handle lock").take();
+    /// Runs one write against the database; when it fails, lets go of the database so that the
+    /// next use opens it again (once every transaction of the failed one has ended).
+    pub(super) fn write<R>(
+        &self,
+        io: impl Fn(String) -> StoreError,
+        work: impl FnOnce(&Database) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let db = self.get().map_err(&io)?;
+        let result = work(&db);
+        if result.is_err() {
+            drop(db);
+            self.db.lock().expect("store handle lock").take();
+        }
+        result
     }
 
     /// The file, for messages.
@@ -301,13 +311,10 @@ impl Store {
         appended: &[Entry],
         acked: &[(String, u64)],
     ) -> Result<(), StoreError> {
-        let db = self.handle.get().map_err(|e| self.io(e))?;
-        let result = self.write_in(&db, cursor, appended, acked);
-        if result.is_err() {
-            drop(db);
-            self.handle.reset();
-        }
-        result
+        self.handle.write(
+            |e| self.io(e),
+            |db| self.write_in(db, cursor, appended, acked),
+        )
     }
 
     fn write_in(
