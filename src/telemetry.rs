@@ -196,6 +196,17 @@ impl Telemetry {
         }
     }
 
+    /// A delivery attempt to `sink` failed with `error_type` and will be retried.
+    fn count_retry(&self, sink: &str, error_type: &'static str) {
+        let sink = sink.to_string();
+        self.retries
+            .get_or_create(&SinkLabels { sink: sink.clone() })
+            .inc();
+        self.sink_errors
+            .get_or_create(&SinkErrorLabels { sink, error_type })
+            .inc();
+    }
+
     /// Creates a sink's retry, error and discard series at 0 (see [`Self::declare_controller`]).
     pub fn declare_sink(&self, sink: &str) {
         let labels = SinkLabels {
@@ -482,17 +493,7 @@ impl SinkRetry<'_> {
             "delivery failed, will retry: {}",
             self.reason
         );
-        t.retries
-            .get_or_create(&SinkLabels {
-                sink: self.sink.to_string(),
-            })
-            .inc();
-        t.sink_errors
-            .get_or_create(&SinkErrorLabels {
-                sink: self.sink.to_string(),
-                error_type: self.error_type,
-            })
-            .inc();
+        t.count_retry(self.sink, self.error_type);
     }
 }
 
@@ -513,16 +514,7 @@ impl SinkMisconfigured<'_> {
             "delivery refused, retrying: {}",
             self.reason
         );
-        let sink = self.sink.to_string();
-        t.retries
-            .get_or_create(&SinkLabels { sink: sink.clone() })
-            .inc();
-        t.sink_errors
-            .get_or_create(&SinkErrorLabels {
-                sink,
-                error_type: "misconfigured",
-            })
-            .inc();
+        t.count_retry(self.sink, "misconfigured");
     }
 }
 
