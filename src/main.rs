@@ -205,7 +205,7 @@ async fn check(config: Config, probe_sinks: bool) -> anyhow::Result<ExitCode> {
             Ok(text) => println!("sink {}: {text}", s.name),
             Err(text) => {
                 failed = true;
-                println!("sink {}: unreachable: {text}", s.name);
+                println!("sink {}: failed: {text}", s.name);
             }
         }
     }

@@ -26,6 +26,10 @@ pub const MAX_ROUNDS: usize = 6;
 /// Running Pipeline builds whose stages are read per job-tree scan (CDEvents sinks only).
 pub const MAX_STAGE_READS: usize = 20;
 
+/// Ticks a build start's KubeSphere events wait for reads that fail (the build's JSON, its
+/// parent's class) before they go out with the facts known, with a warning and a count.
+pub const MAX_KUBESPHERE_TRIES: u32 = 10;
+
 /// Follow-up reads in flight at once.
 pub const READ_CONCURRENCY: usize = 8;
 
@@ -43,6 +47,17 @@ pub struct Checkpoint {
     state: State,
     stages_sent: std::collections::HashMap<BuildRef, BTreeSet<String>>,
     last_scan: Option<i64>,
+}
+
+/// What a KubeSphere event carries beyond the change, as read this tick.
+#[derive(Debug, Default)]
+struct KubeSphereReads {
+    /// The build's (or a new item's) own JSON.
+    data: Option<serde_json::Value>,
+    /// The class of the job's parent.
+    parent_class: Option<String>,
+    /// What a build start's `run.initialize` needs and could not be read.
+    missing: Option<&'static str>,
 }
 
 /// Polls one controller.
@@ -280,32 +295,72 @@ impl Poller {
         }
         let mut events = Vec::with_capacity(changes.len());
         // A build's own JSON, read once per tick however many of its events there are.
-        let mut runs: std::collections::HashMap<BuildRef, Option<serde_json::Value>> =
+        let mut runs: std::collections::HashMap<BuildRef, Fetched<serde_json::Value>> =
             Default::default();
-        for change in &changes {
-            let stages = self.stages(change).await;
-            let (run, parent_class) = self.run_reads(change, &mut runs).await;
-            let sent = match change {
-                Change::Build {
-                    build,
-                    phase: Phase::Completed,
-                    ..
-                } => self.stages_sent.remove(&build.id),
-                _ => None,
-            };
-            let reads = Reads {
-                stages: stages.as_deref(),
-                stages_sent: sent.as_ref(),
-                run: run.as_ref(),
-                parent_class: parent_class.as_deref(),
-            };
-            for out in self.encoder.encode_all(change, &reads) {
-                telemetry::EventEmitted {
-                    ty: out.payload.ty(),
-                }
-                .emit(&self.telemetry);
-                events.push(out);
+        // Jobs whose KubeSphere events wait behind one that waits for its reads.
+        let mut waiting: BTreeSet<JobPath> = BTreeSet::new();
+        // First what waited (KubeSphere only: the other dialects have it), then this tick's.
+        let waited = std::mem::take(&mut self.state.awaiting);
+        let queue = waited
+            .into_iter()
+            .map(|a| (a.change, a.tries, false))
+            .chain(changes.into_iter().map(|c| (c, 0, true)));
+        for (change, tries, fresh) in queue {
+            if fresh {
+                let stages = self.stages(&change).await;
+                let sent = match &change {
+                    Change::Build {
+                        build,
+                        phase: Phase::Completed,
+                        ..
+                    } => self.stages_sent.remove(&build.id),
+                    _ => None,
+                };
+                let reads = Reads {
+                    stages: stages.as_deref(),
+                    stages_sent: sent.as_ref(),
+                    ..Reads::default()
+                };
+                self.emit(&mut events, &change, &reads, |f| f != Format::KubeSphere);
             }
+            let kubesphere_encodes = matches!(
+                change,
+                Change::Build { .. } | Change::Item { .. } | Change::BuildDeleted { .. }
+            );
+            if !self.encoder.speaks(Format::KubeSphere) || !kubesphere_encodes {
+                continue;
+            }
+            let job = change.job().unwrap_or_default().to_string();
+            if waiting.contains(&job) {
+                self.state.awaiting.push(watch::Awaiting { change, tries });
+                continue;
+            }
+            let known = self.kubesphere_reads(&change, &mut runs).await;
+            if let Some(missing) = known.missing {
+                if tries + 1 < MAX_KUBESPHERE_TRIES {
+                    waiting.insert(job);
+                    self.state.awaiting.push(watch::Awaiting {
+                        change,
+                        tries: tries + 1,
+                    });
+                    continue;
+                }
+                if let Change::Build { build, .. } = &change {
+                    telemetry::KubeSphereIncomplete {
+                        controller: &self.telemetry.controller,
+                        build: &build.id,
+                        missing,
+                        tries: MAX_KUBESPHERE_TRIES,
+                    }
+                    .emit(&self.telemetry);
+                }
+            }
+            let reads = Reads {
+                run: known.data.as_ref(),
+                parent_class: known.parent_class.as_deref(),
+                ..Reads::default()
+            };
+            self.emit(&mut events, &change, &reads, |f| f == Format::KubeSphere);
         }
         // Builds that completed were taken out above; forget any other that is gone.
         self.stages_sent
@@ -395,20 +450,38 @@ impl Poller {
         }
     }
 
-    /// For KubeSphere sinks, an event's data: a build's own `api/json` (depth 0) and the class
-    /// of its job's parent (read once per parent and remembered) to tell a multibranch branch;
-    /// or a new or changed item's own `api/json`. A failed read gives the facts already known
-    /// instead (logged).
-    async fn run_reads(
+    /// Encodes a change in the dialects `which` selects, counting each event.
+    fn emit(
+        &self,
+        events: &mut Vec<Outgoing>,
+        change: &Change,
+        reads: &Reads<'_>,
+        which: impl Fn(Format) -> bool,
+    ) {
+        for out in self.encoder.encode_where(change, reads, which) {
+            telemetry::EventEmitted {
+                ty: out.payload.ty(),
+            }
+            .emit(&self.telemetry);
+            events.push(out);
+        }
+    }
+
+    /// What a KubeSphere event carries beyond the change: a build's own `api/json` (depth 0)
+    /// and, for a Pipeline run, the class of its job's parent (read once per parent and
+    /// remembered) to tell a multibranch branch; or a new or changed item's own `api/json`.
+    /// A build start (`run.initialize`, from which ks-devops creates the PipelineRun) names
+    /// what could not be read, so that it waits for the next tick instead of going out wrong;
+    /// other events go with the facts already known.
+    async fn kubesphere_reads(
         &mut self,
         change: &Change,
-        runs: &mut std::collections::HashMap<BuildRef, Option<serde_json::Value>>,
-    ) -> (Option<serde_json::Value>, Option<String>) {
-        if !self.encoder.speaks(Format::KubeSphere) {
-            return (None, None);
-        }
-        let (job, build) = match change {
-            Change::Build { job, build, .. } => (job, build),
+        runs: &mut std::collections::HashMap<BuildRef, Fetched<serde_json::Value>>,
+    ) -> KubeSphereReads {
+        let (job, build, phase) = match change {
+            Change::Build {
+                job, build, phase, ..
+            } => (job, build, *phase),
             // A new or changed item's own JSON (a deleted one can no longer be read).
             Change::Item {
                 job,
@@ -421,56 +494,91 @@ impl Poller {
                     .map(|(v, _)| v)
                     .map_err(|e| tracing::warn!(job = %job.path, "item JSON not read, its generic event carries the known facts only: {e}"))
                     .ok();
-                return (item, None);
+                return KubeSphereReads {
+                    data: item,
+                    ..KubeSphereReads::default()
+                };
             }
-            Change::BuildDeleted { job, .. } => return (None, self.parent_class(&job.path).await),
-            _ => return (None, None),
+            Change::BuildDeleted { job, .. } => {
+                return KubeSphereReads {
+                    parent_class: self.parent_class(&job.path).await.ok().flatten(),
+                    ..KubeSphereReads::default()
+                };
+            }
+            _ => return KubeSphereReads::default(),
         };
-        if !runs.contains_key(&build.id) {
+        if !matches!(runs.get(&build.id), Some(Fetched::Found(_) | Fetched::Gone)) {
             let path = format!("{}api/json", build.id.path());
-            let run = match fetch::<serde_json::Value>(
-                &self.client,
-                &self.telemetry,
-                "build",
-                &path,
-                None,
-            )
-            .await
+            let run =
+                fetch::<serde_json::Value>(&self.client, &self.telemetry, "build", &path, None)
+                    .await;
+            if let Err(e) = &run
+                && !e.is_not_found()
             {
-                Ok((v, _)) => Some(v),
-                Err(e) => {
-                    tracing::warn!(build = %build.id, "build JSON not read, its generic events carry the known facts only: {e}");
+                tracing::warn!(build = %build.id, "build JSON not read: {e}");
+            }
+            runs.insert(build.id.clone(), fetched(run));
+        }
+        let started = phase == Phase::Started;
+        let (data, mut missing) = match runs.get(&build.id) {
+            Some(Fetched::Found(v)) => (Some(v.clone()), None),
+            // Deleted: the facts are all there will ever be.
+            Some(Fetched::Gone) => (None, None),
+            _ => (None, Some("the build's JSON (its actions and parameters)")),
+        };
+        let pipeline = job.class.as_deref() == Some(WORKFLOW_JOB)
+            || data
+                .as_ref()
+                .is_some_and(|d| d["_class"] == crate::event::kubesphere::WORKFLOW_RUN);
+        let parent_class = if pipeline {
+            match self.parent_class(&job.path).await {
+                Ok(class) => class,
+                Err(()) => {
+                    missing =
+                        missing.or(Some("the class of the job's parent (multibranch or not)"));
                     None
                 }
-            };
-            runs.insert(build.id.clone(), run);
+            }
+        } else {
+            None
+        };
+        KubeSphereReads {
+            data,
+            parent_class,
+            missing: missing.filter(|_| started),
         }
-        (
-            runs.get(&build.id).cloned().flatten(),
-            self.parent_class(&job.path).await,
-        )
     }
 
     /// The class of a job's parent folder (`…WorkflowMultiBranchProject` for a branch), read
-    /// once per parent and remembered; `None` at the top level or when unreadable.
-    async fn parent_class(&mut self, job: &str) -> Option<String> {
+    /// once per parent and remembered; `Ok(None)` at the top level or when the parent is gone,
+    /// `Err` when it could not be read (unknown: never taken as "not multibranch").
+    async fn parent_class(&mut self, job: &str) -> Result<Option<String>, ()> {
         let parent = crate::event::kubesphere::parent_path(job).to_string();
-        if !parent.is_empty() && !self.parent_classes.contains_key(&parent) {
-            let path = format!("{parent}api/json");
-            if let Ok((v, _)) = fetch::<serde_json::Value>(
-                &self.client,
-                &self.telemetry,
-                "job",
-                &path,
-                Some("_class"),
-            )
-            .await
-            {
-                let class = v["_class"].as_str().map(str::to_owned);
-                self.parent_classes.insert(parent.clone(), class);
-            }
+        if parent.is_empty() {
+            return Ok(None);
         }
-        self.parent_classes.get(&parent).cloned().flatten()
+        if let Some(class) = self.parent_classes.get(&parent) {
+            return Ok(class.clone());
+        }
+        let path = format!("{parent}api/json");
+        let class = match fetch::<serde_json::Value>(
+            &self.client,
+            &self.telemetry,
+            "job",
+            &path,
+            Some("_class"),
+        )
+        .await
+        {
+            Ok((v, _)) => v["_class"].as_str().map(str::to_owned),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                tracing::warn!(folder = %parent, "the class of a job's parent not read: {e}");
+                return Err(());
+            }
+        };
+        self.parent_classes.insert(parent, class.clone());
+        Ok(class)
     }
 
     async fn scan(&mut self, now: i64) -> Result<Scan, jenkins::Error> {

@@ -16,6 +16,7 @@ const SINK_ERROR_TYPES: &[&str] = &[
     "timeout",
     "transport",
     "http_status",
+    "gateway",
     "misconfigured",
     "rejected",
     "gone",
@@ -78,6 +79,7 @@ pub struct Telemetry {
     store_writable: Gauge,
     outbox_full: Counter,
     outbox_full_logged_ms: AtomicI64,
+    kubesphere_incomplete: Counter,
 }
 
 impl Default for Telemetry {
@@ -110,6 +112,7 @@ impl Telemetry {
             store_writable: Gauge::default(),
             outbox_full: Counter::default(),
             outbox_full_logged_ms: AtomicI64::new(0),
+            kubesphere_incomplete: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("jenkins_polls", "Poll ticks completed", t.polls.clone());
@@ -167,6 +170,11 @@ impl Telemetry {
             "outbox_full_skipped_polls",
             "Polls skipped because the outbox was full",
             t.outbox_full.clone(),
+        );
+        registry.register(
+            "kubesphere_incomplete_events",
+            "Build starts whose KubeSphere events went out without the build's JSON or its parent's class, after every read of them failed",
+            t.kubesphere_incomplete.clone(),
         );
         t.store_writable.set(1);
         registry.register(
@@ -361,6 +369,27 @@ impl EventEmitted<'_> {
                 r#type: self.ty.to_string(),
             })
             .inc();
+    }
+}
+
+/// A build start's KubeSphere events go out without something they carry: every read of it
+/// failed, for as many ticks as the shim waits.
+pub struct KubeSphereIncomplete<'a> {
+    /// The controller.
+    pub controller: &'a str,
+    /// The build.
+    pub build: &'a crate::jenkins::path::BuildRef,
+    /// What could not be read.
+    pub missing: &'static str,
+    /// Ticks it was tried.
+    pub tries: u32,
+}
+
+impl KubeSphereIncomplete<'_> {
+    /// Logs and counts it.
+    pub fn emit(self, t: &Telemetry) {
+        tracing::warn!(controller = self.controller, build = %self.build, tries = self.tries, "run.initialize sent without {}: it could not be read; ks-devops may create the PipelineRun without its parameters, or none for a multibranch branch", self.missing);
+        t.kubesphere_incomplete.inc();
     }
 }
 

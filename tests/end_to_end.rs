@@ -1014,6 +1014,7 @@ mod delivery {
         let (mock, rx, shim) = util::scene("app", Kind::Freestyle).await;
         mock.world().faults.push(mock_jenkins::Fault {
             path_prefix: "/queue/".into(),
+            query: None,
             kind: mock_jenkins::FaultKind::Garbage,
             remaining: Some(5),
         });
@@ -1227,6 +1228,7 @@ mod jenkins_faults {
             ] {
                 w.faults.push(Fault {
                     path_prefix: path.into(),
+                    query: None,
                     kind,
                     remaining: Some(3),
                 });

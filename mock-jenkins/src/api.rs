@@ -58,7 +58,10 @@ async fn handle(
     if path.starts_with("/mock/") {
         return control(&world, &method, &path, &body);
     }
-    let fault = world.lock().expect("world lock").take_fault(&path);
+    let fault = world
+        .lock()
+        .expect("world lock")
+        .take_fault(&path, uri.query().unwrap_or(""));
     if let Some(FaultKind::Delay(ms)) = fault {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }

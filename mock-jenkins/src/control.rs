@@ -122,6 +122,9 @@ pub enum Action {
         /// Path prefix, e.g. `/queue/` (`""` for all).
         #[serde(default)]
         path: String,
+        /// Only requests with exactly this query string (`""`: none); any when absent.
+        #[serde(default)]
+        query: Option<String>,
         /// `{"status": 503}`, `"garbage"`, `{"delay": "2s"}` or `"reset"`.
         fault: FaultSpec,
         /// How many requests it hits (default: until cleared).
@@ -266,7 +269,12 @@ pub fn apply(world: &mut World, action: Action) -> Result<Value, WorldError> {
             world.restart();
             json!({"session": world.session})
         }
-        Action::Fault { path, fault, count } => {
+        Action::Fault {
+            path,
+            query,
+            fault,
+            count,
+        } => {
             let kind = match fault {
                 FaultSpec::Status(code) => FaultKind::Status(code),
                 FaultSpec::Garbage => FaultKind::Garbage,
@@ -275,6 +283,7 @@ pub fn apply(world: &mut World, action: Action) -> Result<Value, WorldError> {
             };
             world.faults.push(Fault {
                 path_prefix: path,
+                query,
                 kind,
                 remaining: count,
             });

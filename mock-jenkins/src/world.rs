@@ -326,6 +326,9 @@ impl Access {
 pub struct Fault {
     /// Requests whose path starts with this (e.g. `/queue/`), `""` for all.
     pub path_prefix: String,
+    /// When set, only requests whose query string is exactly this (`""`: none), to tell a
+    /// `tree=` read from a full one.
+    pub query: Option<String>,
     /// What to do.
     pub kind: FaultKind,
     /// How many requests it hits; `None` = until cleared.
@@ -1136,11 +1139,12 @@ impl World {
     }
 
     /// Takes the fault matching `path`, if any.
-    pub fn take_fault(&mut self, path: &str) -> Option<FaultKind> {
-        let i = self
-            .faults
-            .iter()
-            .position(|f| path.starts_with(&f.path_prefix) && f.remaining != Some(0))?;
+    pub fn take_fault(&mut self, path: &str, query: &str) -> Option<FaultKind> {
+        let i = self.faults.iter().position(|f| {
+            path.starts_with(&f.path_prefix)
+                && f.query.as_deref().is_none_or(|q| q == query)
+                && f.remaining != Some(0)
+        })?;
         let fault = &mut self.faults[i];
         if let Some(n) = fault.remaining.as_mut() {
             *n -= 1;

@@ -461,16 +461,19 @@ async fn injected_faults_hit_the_chosen_endpoint_the_chosen_number_of_times() {
     let m = mock(Settings::default()).await;
     m.world().faults.push(mock_jenkins::Fault {
         path_prefix: "/queue/".into(),
+        query: None,
         kind: FaultKind::Status(503),
         remaining: Some(2),
     });
     m.world().faults.push(mock_jenkins::Fault {
         path_prefix: "/computer/".into(),
+        query: None,
         kind: FaultKind::Reset,
         remaining: Some(1),
     });
     m.world().faults.push(mock_jenkins::Fault {
         path_prefix: "/whoAmI/".into(),
+        query: None,
         kind: FaultKind::Garbage,
         remaining: Some(1),
     });

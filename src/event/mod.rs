@@ -186,9 +186,19 @@ impl Encoder {
 
     /// A change in every dialect some sink speaks, with what the poller read for it.
     pub fn encode_all(&self, change: &Change, reads: &Reads<'_>) -> Vec<Outgoing> {
+        self.encode_where(change, reads, |_| true)
+    }
+
+    /// A change in the dialects some sink speaks that `which` selects.
+    pub fn encode_where(
+        &self,
+        change: &Change,
+        reads: &Reads<'_>,
+        which: impl Fn(Format) -> bool,
+    ) -> Vec<Outgoing> {
         let job = change.job().map(str::to_owned);
         let mut out = Vec::new();
-        for format in &self.formats {
+        for format in self.formats.iter().filter(|f| which(**f)) {
             let payloads: Vec<Payload> = match format {
                 Format::Plugin => self
                     .encode(change)

@@ -486,7 +486,7 @@ pub struct RunDescription {
 }
 
 /// A pipeline stage.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stage {
     /// Flow node id.

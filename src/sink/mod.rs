@@ -65,6 +65,23 @@ pub enum SendError {
     },
 }
 
+impl SendError {
+    /// Whether the receiver may have taken the event although the attempt failed: a timeout
+    /// or a connection cut after the request went out, or a gateway's 502/504 (the request may
+    /// have reached the server behind it). An error status from the receiver itself, a refused
+    /// connection or unreadable credentials prove it did not.
+    pub fn may_have_arrived(&self) -> bool {
+        match self {
+            SendError::Retry { error_type, .. } => {
+                !matches!(*error_type, "connect" | "auth_config" | "http_status")
+            }
+            SendError::Disable { .. }
+            | SendError::Misconfigured { .. }
+            | SendError::Reject { .. } => false,
+        }
+    }
+}
+
 /// A destination for events.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
@@ -110,7 +127,8 @@ impl Sink {
                 ..
             } => Sink::Http(
                 http::HttpSink::with_tls(url.clone(), *mode, *timeout, tls)?
-                    .with_auth(auth.clone(), headers.clone()),
+                    .with_auth(auth.clone(), headers.clone())
+                    .for_kubesphere(config.format == Format::KubeSphere),
             ),
             SinkTarget::Nats(config) => Sink::Nats(nats::NatsSink::new(config.clone())),
             SinkTarget::Stdout => Sink::Stdout(stdout::StdoutSink),
@@ -144,6 +162,15 @@ impl Sink {
                 ..
             } => Some(*batching),
             _ => None,
+        }
+    }
+
+    /// How long one attempt may take at most (its timeout; zero for local sinks).
+    pub fn attempt_timeout(&self) -> Duration {
+        match self {
+            Sink::Http(s) => s.timeout(),
+            Sink::Nats(s) => s.timeout(),
+            Sink::Stdout(_) | Sink::File(_) => Duration::ZERO,
         }
     }
 
@@ -215,7 +242,7 @@ pub struct Dispatcher {
     pub telemetry: Arc<Telemetry>,
     /// What readiness reports of this sink.
     pub status: Arc<SinkStatus>,
-    /// Events this sink must receive at most once, claimed before sending.
+    /// Delivery records of events every copy of which the receiver acts on.
     pub claims: Arc<crate::store::Claims>,
     /// Its backoff bounds.
     pub backoff: Backoff,
@@ -245,26 +272,26 @@ impl SinkStatus {
     }
 }
 
-/// An at-most-once delivery in progress: dropped (shutdown) while no attempt that might have
-/// arrived is outstanding, it gives the claim back so that the event is sent after a restart.
-struct ClaimGuard<'a> {
-    dispatcher: &'a Dispatcher,
-    id: &'a str,
-    maybe_delivered: AtomicBool,
+/// How long after an attempt that may have arrived a `run.initialize` is sent again: by then
+/// ks-devops's own look-up (`retryCheckPipelineRunList`: 5 tries, 1 s apart) has either created
+/// the PipelineRun, which the next copy's look-up finds, or given up without one, which the next
+/// copy creates. Four times that window, for a busy API server. See `docs/kubesphere.md`.
+pub const LOOKUP_WAIT: Duration = Duration::from_secs(20);
+
+/// Whether a guarded entry may be sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Send it.
+    Go,
+    /// The sink took it before: never again.
+    Delivered,
+    /// Not before ks-devops's look-up window has passed.
+    Later,
 }
 
-impl Drop for ClaimGuard<'_> {
-    fn drop(&mut self) {
-        if !self.maybe_delivered.load(Ordering::Relaxed) {
-            self.dispatcher.release(self.id);
-        }
-    }
-}
-
-/// Failures that prove nothing reached the sink (so even an at-most-once event may be tried
-/// again): no connection was made, the sink answered with an error status (ks-devops acts only
-/// after answering 200), or the credentials could not be read.
-const NOT_DELIVERED: &[&str] = &["connect", "http_status", "auth_config"];
+/// Identical 500 answers to one `run.initialize` after which a KubeSphere sink is reported not
+/// ready: ks-devops answers 500 when it cannot decode an event, and decoding is deterministic.
+const REPEATED_500: u32 = 3;
 
 impl Dispatcher {
     /// Delivers until `stop` is cancelled, then drains for at most [`DRAIN_DEADLINE`].
@@ -332,23 +359,30 @@ impl Dispatcher {
                 return;
             }
             let last = batch[batch.len() - 1].seq;
-            let mut wanted: Vec<Entry> = batch.into_iter().filter(|e| self.wanted(e)).collect();
-            if wanted.len() == 1 && self.at_most_once(&wanted[0]) && !self.claim(&wanted[0]).await {
-                wanted.clear();
-            }
+            let wanted: Vec<Entry> = batch.into_iter().filter(|e| self.wanted(e)).collect();
             if !wanted.is_empty() {
-                match self.send(&wanted).await {
-                    Ok(()) => self.acked(&wanted),
-                    Err(e) => {
-                        if let SendError::Retry { error_type, .. } = &e
-                            && NOT_DELIVERED.contains(error_type)
-                            && wanted.len() == 1
-                            && self.at_most_once(&wanted[0])
-                        {
-                            self.release(wanted[0].event.id());
-                        }
-                        return;
+                let guarded = wanted.len() == 1 && self.guarded(&wanted[0]);
+                let turn = if guarded {
+                    self.take_turn(&wanted[0], false).await
+                } else {
+                    Turn::Go
+                };
+                match turn {
+                    Turn::Go => {}
+                    Turn::Delivered => {
+                        self.outbox.ack(self.index, last);
+                        continue;
                     }
+                    // Waiting for ks-devops's look-up: sent after the restart.
+                    Turn::Later => return,
+                }
+                let result = self.send(&wanted).await;
+                if guarded {
+                    self.record(&wanted[0], &result).await;
+                }
+                match result {
+                    Ok(()) => self.acked(&wanted),
+                    Err(_) => return,
                 }
             }
             self.outbox.ack(self.index, last);
@@ -378,55 +412,55 @@ impl Dispatcher {
             // A disabled sink keeps its cursor: its events stay counted as waiting.
             std::future::pending::<()>().await;
         }
-        let once = entries.len() == 1 && self.at_most_once(&entries[0]);
-        if once && !self.claim(&entries[0]).await {
-            return;
-        }
         let first = &entries[0];
-        // Gives the claim back if this delivery is abandoned (shutdown) while no attempt that
-        // might have arrived is outstanding.
-        let mut guard = once.then(|| ClaimGuard {
-            dispatcher: self,
-            id: first.event.id(),
-            maybe_delivered: AtomicBool::new(false),
-        });
+        let guarded = entries.len() == 1 && self.guarded(first);
+        // The last 500 answer and how many times in a row it came (KubeSphere sinks).
+        let repeated = std::sync::Mutex::new((String::new(), 0u32));
         let result = (|| async {
-            if let Some(g) = &guard {
-                g.maybe_delivered.store(true, Ordering::Relaxed);
+            if guarded && self.take_turn(first, true).await == Turn::Delivered {
+                return Ok(false);
             }
             let result = self.send(entries).await;
-            let not_delivered = match &result {
-                Err(SendError::Retry { error_type, .. }) => NOT_DELIVERED.contains(error_type),
-                // An error status: the receiver did not take it.
-                Err(SendError::Misconfigured { .. }) => true,
-                _ => false,
-            };
-            if let Some(g) = &guard
-                && not_delivered
-            {
-                g.maybe_delivered.store(false, Ordering::Relaxed);
+            if guarded {
+                self.record(first, &result).await;
             }
-            match &result {
-                Err(SendError::Misconfigured { reason }) => {
-                    if self.status.set_misconfigured(Some(reason)) {
+            let misconfigured = match &result {
+                Err(SendError::Misconfigured { reason }) => Some(reason.clone()),
+                Err(SendError::Retry {
+                    reason,
+                    error_type: "http_status",
+                    ..
+                }) if self.format == Format::KubeSphere && reason.contains("HTTP 500") => {
+                    let mut repeated = repeated.lock().expect("repeats lock");
+                    if repeated.0 == *reason {
+                        repeated.1 += 1;
+                    } else {
+                        *repeated = (reason.clone(), 1);
+                    }
+                    (repeated.1 >= REPEATED_500).then(|| format!(
+                        "{reason}, {REPEATED_500} times alike: ks-devops answers 500 when it cannot decode an event, so this one will not pass as it is; check that the sink's URL is ks-devops's webhook (v3.3 or later) and report the answer; events wait"
+                    ))
+                }
+                _ => None,
+            };
+            match misconfigured {
+                Some(reason) => {
+                    if self.status.set_misconfigured(Some(&reason)) {
                         tracing::error!(sink = %self.name, "{reason}");
                     }
                 }
-                _ => {
+                None => {
                     if self.status.set_misconfigured(None) {
                         tracing::info!(sink = %self.name, "the sink takes events again");
                     }
                 }
             }
-            result
+            result.map(|()| true)
         })
         .retry(retry_policy(self.backoff))
-        // An at-most-once event is retried only when nothing can have reached the sink.
-        .when(|e| match e {
-            SendError::Retry { error_type, .. } => !once || NOT_DELIVERED.contains(error_type),
-            SendError::Misconfigured { .. } => true,
-            _ => false,
-        })
+        // A guarded event is retried whatever the failure: `take_turn` makes a copy that may
+        // follow one that arrived wait for ks-devops's look-up.
+        .when(|e| matches!(e, SendError::Retry { .. } | SendError::Misconfigured { .. }))
         .adjust(|e, backoff| match e {
             SendError::Retry {
                 after: Some(after), ..
@@ -458,24 +492,21 @@ impl Dispatcher {
             }
         })
         .await;
-        let refused = |reason: &str| {
-            for entry in entries {
-                telemetry::SinkRejected {
-                    sink: &self.name,
-                    id: entry.event.id(),
-                    job: entry.job.as_deref(),
-                    reason,
-                }
-                .emit(&self.telemetry);
-            }
-            self.outbox.ack(self.index, entries[entries.len() - 1].seq);
-        };
-        if let Some(g) = guard.take() {
-            g.maybe_delivered.store(true, Ordering::Relaxed); // settled: the claim stays
-        }
         match result {
-            Ok(()) => self.acked(entries),
-            Err(SendError::Reject { reason }) => refused(&reason),
+            Ok(true) => self.acked(entries),
+            Ok(false) => self.outbox.ack(self.index, first.seq),
+            Err(SendError::Reject { reason }) => {
+                for entry in entries {
+                    telemetry::SinkRejected {
+                        sink: &self.name,
+                        id: entry.event.id(),
+                        job: entry.job.as_deref(),
+                        reason: &reason,
+                    }
+                    .emit(&self.telemetry);
+                }
+                self.outbox.ack(self.index, entries[entries.len() - 1].seq);
+            }
             Err(SendError::Disable { reason }) => {
                 telemetry::SinkDisabled {
                     sink: &self.name,
@@ -485,41 +516,81 @@ impl Dispatcher {
                 self.status.disabled.store(true, Ordering::Relaxed);
                 std::future::pending::<()>().await;
             }
-            Err(SendError::Retry { reason, .. } | SendError::Misconfigured { reason }) => {
-                refused(&format!(
-                    "{reason}; the event may have arrived, and it is sent at most once (a second run.initialize makes ks-devops create a duplicate PipelineRun)"
-                ))
+            Err(SendError::Retry { .. } | SendError::Misconfigured { .. }) => {
+                unreachable!("retried without limit")
             }
         }
     }
 
-    /// Gives back the claim of an at-most-once event that provably did not arrive.
-    fn release(&self, id: &str) {
-        if let Err(e) = self.claims.release(&self.name, id) {
-            tracing::error!(sink = %self.name, id, "cannot release the claim of an event that did not arrive (it will not be sent again): {e}");
-        }
-    }
-
-    /// Whether this entry may reach this sink at most once: KubeSphere's `run.initialize`.
-    fn at_most_once(&self, entry: &Entry) -> bool {
+    /// Whether every copy of this entry that reaches this sink is acted on, so that a copy may
+    /// follow one that may have arrived only after the receiver's look-up: KubeSphere's
+    /// `run.initialize`, from which ks-devops creates a PipelineRun.
+    fn guarded(&self, entry: &Entry) -> bool {
         self.format == Format::KubeSphere
             && entry.event.ty() == crate::event::kubesphere::RUN_INITIALIZE
     }
 
-    /// Claims an at-most-once entry before its first attempt (durably, retrying the store);
-    /// `false`, and the entry passed over, if this sink was sent it before.
-    async fn claim(&self, entry: &Entry) -> bool {
+    /// Before an attempt of a guarded entry: [`Turn::Delivered`] if this sink took it before
+    /// (it is not sent again). Otherwise waits (when `wait`, else answers [`Turn::Later`])
+    /// until ks-devops's look-up will find what an earlier attempt that may have arrived
+    /// created, then records the attempt as if it will be ambiguous (so that a crash during it
+    /// keeps the rule).
+    async fn take_turn(&self, entry: &Entry, wait: bool) -> Turn {
         let id = entry.event.id();
-        let claimed = (|| async { self.claims.claim(&self.name, id, crate::poller::now_ms()) })
-            .retry(retry_policy(self.backoff))
-            .notify(|e, _| tracing::error!(sink = %self.name, id, "cannot record the claim of an at-most-once event, retrying: {e}"))
-            .await
-            .expect("retried without limit");
-        if !claimed {
-            tracing::info!(sink = %self.name, id, job = entry.job.as_deref(), "run.initialize was sent to this sink before: not sent again");
-            self.outbox.ack(self.index, entry.seq);
+        loop {
+            let not_before = self.stored(|| self.claims.not_before(&self.name, id)).await;
+            let now = crate::poller::now_ms();
+            match not_before {
+                Some(crate::store::claims::DELIVERED) => {
+                    tracing::info!(sink = %self.name, id, job = entry.job.as_deref(), "run.initialize was delivered to this sink before: not sent again");
+                    return Turn::Delivered;
+                }
+                Some(at) if at > now => {
+                    if !wait {
+                        return Turn::Later;
+                    }
+                    tracing::info!(sink = %self.name, id, job = entry.job.as_deref(), wait_ms = at - now, "run.initialize may have reached ks-devops: sent again once its look-up would find the PipelineRun");
+                    tokio::time::sleep(Duration::from_millis((at - now) as u64)).await;
+                }
+                _ => break,
+            }
         }
-        claimed
+        let bound = self.sink.attempt_timeout() + LOOKUP_WAIT;
+        let until = crate::poller::now_ms() + bound.as_millis() as i64;
+        self.stored(|| self.claims.hold_until(&self.name, id, until))
+            .await;
+        Turn::Go
+    }
+
+    /// After an attempt of a guarded entry: delivered, provably not arrived (send at will), or
+    /// maybe arrived (send again only after ks-devops's look-up).
+    async fn record(&self, entry: &Entry, result: &Result<(), SendError>) {
+        let id = entry.event.id();
+        match result {
+            Ok(()) => {
+                self.stored(|| {
+                    self.claims
+                        .hold_until(&self.name, id, crate::store::claims::DELIVERED)
+                })
+                .await
+            }
+            Err(e) if e.may_have_arrived() => {
+                tracing::warn!(sink = %self.name, id, job = entry.job.as_deref(), "run.initialize may have reached ks-devops ({e}): it is sent again after {}, when ks-devops's own look-up finds the PipelineRun the first copy created, so there is exactly one", humantime::format_duration(LOOKUP_WAIT));
+                let until = crate::poller::now_ms() + LOOKUP_WAIT.as_millis() as i64;
+                self.stored(|| self.claims.hold_until(&self.name, id, until))
+                    .await
+            }
+            Err(_) => self.stored(|| self.claims.release(&self.name, id)).await,
+        }
+    }
+
+    /// A delivery-record operation, retried until the store takes it.
+    async fn stored<T>(&self, op: impl Fn() -> Result<T, crate::store::StoreError>) -> T {
+        (|| async { op() })
+            .retry(retry_policy(self.backoff))
+            .notify(|e, _| tracing::error!(sink = %self.name, "cannot write the delivery record of a run.initialize, retrying: {e}"))
+            .await
+            .expect("retried without limit")
     }
 
     fn acked(&self, entries: &[Entry]) {

@@ -58,6 +58,11 @@ pub struct NatsSink {
 }
 
 impl NatsSink {
+    /// The limit of one publish.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.config.timeout
+    }
+
     /// A sink that connects on its first delivery.
     pub fn new(config: NatsConfig) -> NatsSink {
         NatsSink {

@@ -6,7 +6,7 @@
 //! they commit with the cursor in one transaction of the [`Store`] (with `--state-dir`) before
 //! the dispatchers see them.
 
-mod claims;
+pub mod claims;
 mod db;
 mod outbox;
 

@@ -6,7 +6,7 @@ use crate::jenkins::model::{self, Cause};
 use crate::jenkins::path::{BuildRef, JobPath};
 
 /// One lifecycle change. Per job, the watcher emits them in lifecycle order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Change {
     /// A queue item appeared (`org.jenkinsci.queue.entered_waiting`).
     QueueEntered(QueueSnapshot),

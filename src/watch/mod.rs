@@ -20,7 +20,7 @@ pub use change::{
     BuildFacts, Change, ItemKind, JobInfo, NodeSnapshot, Phase, QueueSnapshot, ScmState,
 };
 pub use diff::{Fetched, FollowUps, Note, Observation, Outcome, Scan, diff};
-pub use state::State;
+pub use state::{Awaiting, State};
 
 /// Most build details fetched per tick; the rest wait for the next tick (oldest first per job).
 pub const MAX_BUILD_FETCHES_PER_TICK: usize = 256;

@@ -58,6 +58,21 @@ pub struct State {
     /// `--backfill`: builds started at or after this time (ms) that existed at the starting
     /// point are reported too; older ones are not.
     pub backfill_since: Option<i64>,
+    /// Changes whose KubeSphere events wait for reads that failed (saved, so that a restart
+    /// keeps them), oldest first.
+    #[serde(default)]
+    pub awaiting: Vec<Awaiting>,
+}
+
+/// A change whose KubeSphere events wait: its `run.initialize` must not go out while what it
+/// carries is unknown (the build's JSON, its parent's class), or an earlier change of its job
+/// waits (per-job order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Awaiting {
+    /// The change.
+    pub change: super::Change,
+    /// Its own reads that failed so far.
+    pub tries: u32,
 }
 
 /// A queue item we saw.

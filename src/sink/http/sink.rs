@@ -23,6 +23,8 @@ pub struct HttpSink {
     timeout: Duration,
     /// A token file's last modification time and content, re-read when the file changes.
     token_cache: std::sync::Mutex<Option<(std::time::SystemTime, Secret)>>,
+    /// It is ks-devops's webhook (the `kubesphere` format): answers are explained in its terms.
+    kubesphere: bool,
 }
 
 impl HttpSink {
@@ -53,7 +55,19 @@ impl HttpSink {
             headers: Vec::new(),
             timeout,
             token_cache: std::sync::Mutex::new(None),
+            kubesphere: false,
         })
+    }
+
+    /// The limit of one attempt.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Explains answers as ks-devops's webhook gives them (the `kubesphere` format).
+    pub fn for_kubesphere(mut self, kubesphere: bool) -> HttpSink {
+        self.kubesphere = kubesphere;
+        self
     }
 
     /// Adds authentication and extra headers.
@@ -132,24 +146,42 @@ impl HttpSink {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let reason = || format!("{} answered HTTP {status}", self.shown());
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| format!(" to {}", shown_location(l)))
+            .unwrap_or_default();
+        // ks-devops's 500 carries the decoding error: worth showing, and telling apart.
+        let said = if self.kubesphere && status == 500 {
+            first_line(&response.text().await.unwrap_or_default())
+                .map(|line| format!(": {line}"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let reason = || format!("{} answered HTTP {status}{said}", self.shown());
         match classify(status, retry_after.as_deref(), SystemTime::now()) {
             Verdict::Delivered => Ok(()),
             Verdict::Retry { after } => Err(SendError::Retry {
                 reason: reason(),
-                error_type: "http_status",
+                // A gateway's answer: the request may have reached the server behind it.
+                error_type: if matches!(status, 502 | 504) {
+                    "gateway"
+                } else {
+                    "http_status"
+                },
                 after,
             }),
             Verdict::Disable => Err(SendError::Disable {
                 reason: format!("{} (410 Gone: the receiver asked us to stop)", reason()),
             }),
             Verdict::Misconfigured { fix } => {
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|l| format!(" to {}", shown_location(l)))
-                    .unwrap_or_default();
+                let fix = match (self.kubesphere, status) {
+                    (true, 401) => KUBESPHERE_401,
+                    (true, 404) => KUBESPHERE_404,
+                    _ => fix,
+                };
                 Err(SendError::Misconfigured {
                     reason: format!(
                         "{}{location}: {fix}; events wait until it is fixed",
@@ -161,9 +193,21 @@ impl HttpSink {
         }
     }
 
-    /// OPTIONS with `WebHook-Request-Origin` (the webhook spec's handshake): any answer that is
-    /// not a connection failure shows the endpoint is there.
+    /// A webhook's handshake, without delivering anything: ks-devops's webhook takes a probe
+    /// envelope (one whose `dataType` it does not handle, which it answers 200 and ignores),
+    /// so its path, version and credentials are checked; other receivers get OPTIONS with
+    /// `WebHook-Request-Origin`, and any answer that is not a connection failure shows the
+    /// endpoint is there.
     pub async fn probe(&self) -> Result<String, String> {
+        if self.kubesphere {
+            return match self.post(kubesphere_probe()).await {
+                Ok(()) => Ok(format!(
+                    "{} took a probe envelope (ks-devops ignores it)",
+                    self.shown()
+                )),
+                Err(e) => Err(e.to_string()),
+            };
+        }
         let response = self
             .client
             .request(reqwest::Method::OPTIONS, self.url.clone())
@@ -196,6 +240,38 @@ impl HttpSink {
         let _ = url.set_password(None);
         url.to_string()
     }
+}
+
+/// ks-devops's API server authenticates anonymous requests only when they carry no
+/// `Authorization` header (`pkg/apiserver/apiserver.go`: anonymous, then bearer-token
+/// authenticators); anything else it cannot verify is a 401.
+const KUBESPHERE_401: &str = "ks-devops refuses the request's Authorization header (its webhook takes requests without one): remove this sink's bearer-token/bearer-token-file and any Authorization header";
+
+/// The webhook route is `POST /kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins` from
+/// ks-devops v3.3 on (`pkg/kapis/devops/v1alpha3/webhook/register.go`).
+const KUBESPHERE_404: &str = "no ks-devops webhook at this URL: the path is /kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins on the devops-apiserver Service, and ks-devops older than v3.3 has no such route";
+
+/// An envelope ks-devops answers 200 and ignores: its handler acts on `dataType`
+/// `org.jenkinsci.plugins.workflow.job.WorkflowRun` only (`pkg/event/workflowrun/`).
+fn kubesphere_probe() -> super::Encoded {
+    let envelope = serde_json::json!({
+        "type": "jenkins-event-shim.probe", "source": "", "url": "", "id": "jenkins-event-shim-probe",
+        "time": crate::event::kubesphere::time(crate::poller::now_ms()), "dataType": "jenkins-event-shim.Probe",
+        "data": {}, "metaData": null, "urlData": "",
+    });
+    super::Encoded {
+        headers: vec![(
+            "Content-Type".to_string(),
+            "application/json; charset=UTF-8".to_string(),
+        )],
+        body: serde_json::to_vec(&envelope).expect("a JSON value serialises"),
+    }
+}
+
+/// The first non-empty line of an answer, at most 200 characters.
+fn first_line(body: &str) -> Option<String> {
+    let line = body.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(200).collect())
 }
 
 /// A `Location` as logs may show it: without credentials or query (either may hold a token).
