@@ -1,18 +1,19 @@
-//! The `kubesphere` format, checked the way ks-devops reads it: a receiver decodes each request
-//! as ks-devops's webhook handler does (the envelope's `type`, `source`, `id`, `time`,
-//! `dataType`, `data`; for `run.initialize` of a WorkflowRun the typed run data) and derives the
-//! namespace, pipeline, branch and run id from it, as `workflowrun_handler.go` does.
+//! The `kubesphere` format, checked against a receiver that decodes, answers and acts as
+//! ks-devops's Go code does (`util/ks_devops.rs`, each rule citing its Go file): every Pipeline
+//! build must end as exactly one correct PipelineRun, whatever fails on the way.
 
+#[path = "util/ks_devops.rs"]
+mod ks_devops;
 mod util;
 
 use std::time::Duration;
 
-use mock_jenkins::{Enqueue, Kind, Settings};
+use ks_devops::{KsDevops, PipelineRun};
+use mock_jenkins::{Enqueue, Fault, FaultKind, Kind, Settings};
 use serde::Deserialize;
 use util::{Receiver, Shim, jenkins, options};
 
-/// ks-devops `pkg/event/common/types.go`: the envelope it decodes (headers, `url`, `metaData`
-/// and `urlData` are ignored).
+/// ks-devops `pkg/event/common/types.go`: the envelope it decodes.
 #[derive(Debug, Deserialize)]
 struct Event {
     #[serde(rename = "type")]
@@ -25,62 +26,6 @@ struct Event {
     data: serde_json::Value,
 }
 
-/// ks-devops `pkg/event/workflowrun/types.go`: the run data, with Go's strict types (a type
-/// mismatch is a 500 there, a decode error here).
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)] // decoded for their types, as ks-devops does
-struct WorkflowRunData {
-    actions: Vec<Action>,
-    building: bool,
-    description: Option<String>,
-    #[serde(rename = "displayName")]
-    display_name: String,
-    duration: i64,
-    #[serde(rename = "estimatedDuration")]
-    estimated_duration: i64,
-    #[serde(rename = "fullDisplayName")]
-    full_display_name: String,
-    id: String,
-    #[serde(rename = "keepLog")]
-    keep_log: bool,
-    number: i64,
-    #[serde(rename = "queueId")]
-    queue_id: i64,
-    result: Option<String>,
-    timestamp: i64,
-    #[serde(rename = "_parentFullName")]
-    parent_full_name: String,
-    #[serde(rename = "_projectName")]
-    project_name: String,
-    #[serde(rename = "_multiBranch")]
-    multi_branch: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct Action {
-    #[serde(rename = "_class", default)]
-    class: Option<String>,
-    #[serde(default)]
-    parameters: Vec<Parameter>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Parameter {
-    name: String,
-    value: serde_json::Value,
-}
-
-/// What ks-devops makes of a `run.initialize` (`workflowrun_handler.go`): the PipelineRun's
-/// namespace, pipeline, branch (multibranch only), run id and parameters.
-#[derive(Debug, PartialEq)]
-struct PipelineRun {
-    namespace: String,
-    pipeline: String,
-    branch: Option<String>,
-    run_id: String,
-    parameters: Vec<(String, String)>,
-}
-
 const WORKFLOW_RUN: &str = "org.jenkinsci.plugins.workflow.job.WorkflowRun";
 
 /// The generic events of one build, in order.
@@ -91,57 +36,43 @@ const RUN_LIFECYCLE: [&str; 4] = [
     "run.finalized",
 ];
 
-/// The handler: only `run.initialize` of a WorkflowRun creates anything.
-fn ks_devops_handle(body: &[u8]) -> Option<PipelineRun> {
-    let event: Event = serde_json::from_slice(body).expect("the envelope decodes");
-    if event.ty != "run.initialize" || event.data_type != WORKFLOW_RUN {
-        return None;
-    }
-    let run: WorkflowRunData =
-        serde_json::from_value(event.data).expect("the run data decodes with ks-devops's types");
-    let (namespace, pipeline, branch) = if run.multi_branch {
-        let (ns, pipeline) = run
-            .parent_full_name
-            .split_once('/')
-            .filter(|(_, p)| !p.contains('/'))
-            .expect("a multibranch parent is exactly ns/pipeline");
-        (ns.to_string(), pipeline.to_string(), Some(run.project_name))
-    } else {
-        assert!(
-            !run.parent_full_name.contains('/'),
-            "a plain pipeline's parent is the namespace"
-        );
-        (run.parent_full_name, run.project_name, None)
-    };
-    let parameters = run
-        .actions
-        .iter()
-        .filter(|a| a.class.as_deref() == Some("hudson.model.ParametersAction"))
-        .flat_map(|a| &a.parameters)
-        .map(|p| {
-            let value = match &p.value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (p.name.clone(), value)
-        })
-        .collect();
-    Some(PipelineRun {
-        namespace,
-        pipeline,
-        branch,
-        run_id: run.id,
-        parameters,
-    })
-}
+/// ks-devops's look-up before it creates a PipelineRun: 5 tries, 1 s apart.
+const LOOKUP: Duration = Duration::from_millis(5200);
 
 fn kubesphere_options(
     mock: &mock_jenkins::MockJenkins,
     rx: &Receiver,
 ) -> jenkins_event_shim::config::Options {
-    let mut opts = options(mock, vec![rx.url()]);
+    kubesphere_to(mock, rx.url())
+}
+
+fn kubesphere_to(
+    mock: &mock_jenkins::MockJenkins,
+    url: String,
+) -> jenkins_event_shim::config::Options {
+    let mut opts = options(mock, vec![url]);
     opts.sink_format = Some("kubesphere".into());
     opts
+}
+
+/// Waits until ks-devops has created `n` PipelineRuns, then one more look-up window for any
+/// duplicate.
+async fn pipeline_runs(ks: &KsDevops, n: usize) -> Vec<PipelineRun> {
+    util::eventually(&format!("{n} PipelineRun(s)"), || {
+        ks.pipeline_runs().len() >= n
+    })
+    .await;
+    tokio::time::sleep(LOOKUP).await;
+    ks.pipeline_runs()
+}
+
+fn fault(path: &str, query: Option<&str>, status: u16, remaining: Option<u32>) -> Fault {
+    Fault {
+        path_prefix: path.into(),
+        query: query.map(str::to_owned),
+        kind: FaultKind::Status(status),
+        remaining,
+    }
 }
 
 fn build_with_parameters(mock: &mock_jenkins::MockJenkins, job: &str) -> u64 {
@@ -178,7 +109,10 @@ async fn ks_devops_makes_the_right_pipeline_run_of_a_pipeline_in_a_folder() {
         .create("my-devops-project/example-pipeline", Kind::Pipeline)
         .unwrap();
     let rx = Receiver::start().await;
-    let shim = Shim::start(kubesphere_options(&mock, &rx)).await;
+    let ks = KsDevops::start().await;
+    let mut opts = kubesphere_options(&mock, &rx);
+    opts.sink.push(ks.url());
+    let shim = Shim::start(opts).await;
     build_with_parameters(&mock, "my-devops-project/example-pipeline");
     let got = rx
         .wait_for("the run's four generic events", |r| r.len() >= 4)
@@ -235,10 +169,12 @@ async fn ks_devops_makes_the_right_pipeline_run_of_a_pipeline_in_a_folder() {
     assert_eq!(initialize["data"]["result"], serde_json::Value::Null);
     assert_eq!(got[2].json()["data"]["result"], "SUCCESS");
 
-    let runs: Vec<PipelineRun> = got
-        .iter()
-        .filter_map(|r| ks_devops_handle(&r.body))
-        .collect();
+    let runs = pipeline_runs(&ks, 1).await;
+    assert!(
+        ks.answered().iter().all(|a| a.status == 200),
+        "every event decodes as ks-devops's Data: {:?}",
+        ks.answered()
+    );
     assert_eq!(
         runs,
         [PipelineRun {
@@ -259,17 +195,17 @@ async fn ks_devops_makes_the_right_pipeline_run_of_a_multibranch_branch() {
     mock.world().create("ns/pipe", Kind::Multibranch).unwrap();
     mock.world().create("ns/pipe/main", Kind::Pipeline).unwrap();
     let rx = Receiver::start().await;
-    let shim = Shim::start(kubesphere_options(&mock, &rx)).await;
+    let ks = KsDevops::start().await;
+    let mut opts = kubesphere_options(&mock, &rx);
+    opts.sink.push(ks.url());
+    let shim = Shim::start(opts).await;
     util::run_build(&mock, "ns/pipe/main", "SUCCESS");
     util::run_build(&mock, "ns/pipe/main", "FAILURE");
     let got = rx.wait_for("both runs' events", |r| r.len() >= 8).await;
-    util::settle().await;
+    let runs = pipeline_runs(&ks, 2).await;
     shim.stop().await;
     assert_eq!(got.len(), 8);
-    let runs: Vec<PipelineRun> = got
-        .iter()
-        .filter_map(|r| ks_devops_handle(&r.body))
-        .collect();
+    assert!(ks.answered().iter().all(|a| a.status == 200));
     let expected = |run: &str| PipelineRun {
         namespace: "ns".into(),
         pipeline: "pipe".into(),
@@ -287,42 +223,48 @@ async fn ks_devops_makes_the_right_pipeline_run_of_a_multibranch_branch() {
 }
 
 #[tokio::test]
-async fn a_run_initialize_that_may_have_arrived_is_never_sent_again_not_even_after_a_restart() {
+async fn a_run_initialize_that_may_have_arrived_is_sent_again_only_after_the_lookup_so_one_pipeline_run_results_even_across_a_restart()
+ {
     let mock = jenkins(Settings::default()).await;
     mock.world().create("ns/p", Kind::Pipeline).unwrap();
-    let rx = Receiver::start().await;
+    let ks = KsDevops::start().await;
     let state = std::env::temp_dir().join(format!("shim-ks-once-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
-    let mut opts = kubesphere_options(&mock, &rx);
+    let mut opts = kubesphere_to(&mock, ks.url());
     opts.state_dir = Some(state.clone());
     opts.sink_timeout = Some("1s".into());
-    // The first request (the run.initialize) is never answered: it times out, and the shim
-    // cannot know whether ks-devops got it.
-    rx.hang_next(1);
+    // ks-devops takes the run.initialize and acts on it, but the answer never comes: the
+    // shim times out, not knowing whether it arrived.
+    ks.act_then_hang(1);
     let shim = Shim::start(opts.clone()).await;
     util::run_build(&mock, "ns/p", "SUCCESS");
-    rx.wait_for("the rest of the run", |r| r.len() >= 3).await;
-    util::settle().await;
+    util::eventually("the first attempt", || !ks.answered().is_empty()).await;
+    let first = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the attempt timed out
     shim.stop().await;
 
-    // A restart from the same state, and a second build.
+    // A restart from the same state: the copy waits for ks-devops's look-up window.
     let shim = Shim::start(opts).await;
-    util::run_build(&mock, "ns/p", "SUCCESS");
-    rx.wait_for("the second run", |r| r.len() >= 7).await;
-    util::settle().await;
+    util::eventually("the copy", || {
+        ks.answered()
+            .iter()
+            .filter(|a| a.ty == "run.initialize")
+            .count()
+            == 2
+    })
+    .await;
+    let resent_after = first.elapsed();
+    util::eventually("the rest of the run", || ks.taken().len() >= 4).await;
+    let runs = pipeline_runs(&ks, 1).await;
     shim.stop().await;
-
-    let initializes: Vec<String> = rx
-        .requests()
-        .iter()
-        .filter(|r| r.ty() == "run.initialize")
-        .map(|r| r.json()["url"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        initializes,
-        ["job/ns/job/p/1/", "job/ns/job/p/2/"],
-        "one run.initialize per build, the unanswered one never retried"
+    assert!(
+        resent_after >= jenkins_event_shim::sink::LOOKUP_WAIT,
+        "the copy came {resent_after:?} after the first, before ks-devops's look-up would find its PipelineRun"
     );
+    let types: Vec<String> = ks.taken().iter().map(|a| a.ty.clone()).collect();
+    assert_eq!(types, RUN_LIFECYCLE, "the copy, then the rest in order");
+    assert_eq!(runs.len(), 1, "exactly one PipelineRun: {runs:?}");
+    assert_eq!(runs[0].run_id, "1");
 }
 
 #[tokio::test]
@@ -459,4 +401,286 @@ async fn a_run_initialize_that_never_left_is_sent_after_a_restart() {
         types, RUN_LIFECYCLE,
         "the claim of a run.initialize that provably never arrived was given back"
     );
+}
+
+#[tokio::test]
+async fn run_initialize_waits_while_the_parent_folder_is_unreadable_so_a_branch_is_never_sent_as_not_multibranch()
+ {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("ns1", Kind::Folder).unwrap();
+    mock.world().create("ns1/mb", Kind::Multibranch).unwrap();
+    mock.world().create("ns1/mb/main", Kind::Pipeline).unwrap();
+    let ks = KsDevops::start().await;
+    let shim = Shim::start(kubesphere_to(&mock, ks.url())).await;
+    // The multibranch project's class read answers 500 three times.
+    mock.world().faults.push(fault(
+        "/job/ns1/job/mb/api/json",
+        Some("tree=_class"),
+        500,
+        Some(3),
+    ));
+    util::run_build(&mock, "ns1/mb/main", "SUCCESS");
+    let runs = pipeline_runs(&ks, 1).await;
+    shim.stop().await;
+    assert!(
+        mock.world().faults.is_empty(),
+        "the three failures happened"
+    );
+    assert_eq!(
+        runs,
+        [PipelineRun {
+            namespace: "ns1".into(),
+            pipeline: "mb".into(),
+            branch: Some("main".into()),
+            run_id: "1".into(),
+            parameters: vec![],
+        }]
+    );
+    let types: Vec<String> = ks.taken().iter().map(|a| a.ty.clone()).collect();
+    assert_eq!(
+        types, RUN_LIFECYCLE,
+        "order kept while run.initialize waited"
+    );
+}
+
+#[tokio::test]
+async fn run_initialize_waits_while_the_build_json_is_unreadable_so_the_pipeline_run_has_its_parameters()
+ {
+    let mock = jenkins(Settings::default()).await;
+    mock.world()
+        .create("ns1/build-app", Kind::Pipeline)
+        .unwrap();
+    let ks = KsDevops::start().await;
+    let shim = Shim::start(kubesphere_to(&mock, ks.url())).await;
+    // The build's own JSON (the read without a tree, which carries the actions) answers 500
+    // three times; the watcher's `tree=` reads of it work.
+    mock.world().faults.push(fault(
+        "/job/ns1/job/build-app/1/api/json",
+        Some(""),
+        500,
+        Some(3),
+    ));
+    build_with_parameters(&mock, "ns1/build-app");
+    let runs = pipeline_runs(&ks, 1).await;
+    shim.stop().await;
+    assert!(
+        mock.world().faults.is_empty(),
+        "the three failures happened"
+    );
+    assert_eq!(
+        runs[0].parameters,
+        [("BRANCH".to_string(), "main".to_string())],
+        "{runs:?}"
+    );
+    assert_eq!(runs.len(), 1);
+}
+
+#[tokio::test]
+async fn run_initialize_goes_out_with_what_is_known_after_a_bounded_wait_with_a_warning_and_a_count()
+ {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("ns1", Kind::Folder).unwrap();
+    mock.world().create("ns1/mb", Kind::Multibranch).unwrap();
+    mock.world().create("ns1/mb/main", Kind::Pipeline).unwrap();
+    let rx = Receiver::start().await;
+    let shim = Shim::start(kubesphere_options(&mock, &rx)).await;
+    mock.world().faults.push(fault(
+        "/job/ns1/job/mb/api/json",
+        Some("tree=_class"),
+        500,
+        None,
+    ));
+    let started = std::time::Instant::now();
+    util::run_build(&mock, "ns1/mb/main", "SUCCESS");
+    let got = rx.wait_for("the run's events", |r| r.len() >= 4).await;
+    let waited = started.elapsed();
+    let (_, metrics) = shim.get("/metrics").await;
+    shim.stop().await;
+    let types: Vec<&str> = got.iter().map(|r| r.ty()).collect();
+    assert_eq!(types, RUN_LIFECYCLE);
+    assert_eq!(
+        got[0].json()["data"]["_multiBranch"],
+        false,
+        "unknown, sent as is"
+    );
+    // 10 ticks of 150 ms.
+    assert!(waited >= Duration::from_millis(1300), "waited {waited:?}");
+    assert_eq!(
+        util::metric_sum(&metrics, "kubesphere_incomplete_events_total"),
+        1.0,
+        "{metrics}"
+    );
+}
+
+/// A config file with one kubesphere sink (`extra` appended to its table).
+fn kubesphere_config(
+    mock: &mock_jenkins::MockJenkins,
+    url: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "shim-ks-config-{}-{}",
+        std::process::id(),
+        util::free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "a-kubesphere-token\n").unwrap();
+    let path = dir.join("config.toml");
+    let extra = extra.replace("TOKEN_FILE", &token.display().to_string());
+    std::fs::write(
+        &path,
+        format!(
+            "jenkins-url = \"{}\"\npoll-interval = \"150ms\"\nscan-interval = \"1s\"\nsink-timeout = \"2s\"\nlisten = \"127.0.0.1:0\"\nsink = [{{ url = \"{url}\", name = \"ks-devops\", format = \"kubesphere\"{extra} }}]\n",
+            mock.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn wrong_credentials_or_path_make_the_sink_not_ready_with_the_likely_cause_while_events_wait()
+{
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("ns/p", Kind::Pipeline).unwrap();
+    let ks = KsDevops::start().await;
+    let cases = [
+        (
+            kubesphere_config(&mock, &ks.url(), ", bearer-token-file = \"TOKEN_FILE\""),
+            "Authorization header",
+        ),
+        (
+            kubesphere_config(
+                &mock,
+                &format!("http://{}/v1alpha3/webhooks/jenkins", ks.addr),
+                "",
+            ),
+            "older than v3.3",
+        ),
+    ];
+    for (config, cause) in cases {
+        let opts = jenkins_event_shim::config::Options {
+            config: Some(config),
+            ..Default::default()
+        };
+        let shim = Shim::start(opts).await;
+        let before = ks.answered().len();
+        util::run_build(&mock, "ns/p", "SUCCESS");
+        let mut readyz = (0, String::new());
+        for _ in 0..100 {
+            readyz = shim.get("/readyz").await;
+            if readyz.0 == 503 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shim.stop().await;
+        assert_eq!(readyz.0, 503, "{cause}: {readyz:?}");
+        assert!(
+            readyz.1.contains("ks-devops") && readyz.1.contains(cause),
+            "{readyz:?}"
+        );
+        let answered = &ks.answered()[before..];
+        assert!(
+            !answered.is_empty()
+                && answered
+                    .iter()
+                    .all(|a| a.ty == "run.initialize" && a.status != 200),
+            "only the run.initialize, refused and waiting: {answered:?}"
+        );
+    }
+    assert!(ks.pipeline_runs().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_500_three_times_makes_the_sink_not_ready_and_the_event_passes_once_ks_devops_is_fixed()
+ {
+    let mock = jenkins(Settings::default()).await;
+    mock.world().create("ns/p", Kind::Pipeline).unwrap();
+    let ks = KsDevops::start().await;
+    let decode_error =
+        "json: cannot unmarshal number into Go struct field Data.description of type string";
+    ks.break_with(Some(decode_error));
+    let mut opts = kubesphere_to(&mock, ks.url());
+    // Short backoff, so that three attempts come quickly.
+    let config = std::env::temp_dir().join(format!("shim-ks-500-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        format!(
+            "sink = [{{ url = \"{}\", format = \"kubesphere\", retry-initial = \"50ms\", retry-max = \"200ms\" }}]\n",
+            ks.url()
+        ),
+    )
+    .unwrap();
+    opts.sink = Vec::new();
+    opts.sink_format = None;
+    opts.config = Some(config);
+    let shim = Shim::start(opts).await;
+    util::run_build(&mock, "ns/p", "SUCCESS");
+    util::eventually("three 500s", || ks.answered().len() >= 3).await;
+    let mut readyz = (0, String::new());
+    for _ in 0..40 {
+        readyz = shim.get("/readyz").await;
+        if readyz.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(readyz.0, 503, "{readyz:?}");
+    assert!(
+        readyz.1.contains(decode_error) && readyz.1.contains("times alike"),
+        "{readyz:?}"
+    );
+    ks.break_with(None);
+    util::eventually("the run's events", || ks.taken().len() >= 4).await;
+    let runs = pipeline_runs(&ks, 1).await;
+    assert_eq!(shim.get("/readyz").await.0, 200, "ready again");
+    shim.stop().await;
+    assert_eq!(runs.len(), 1);
+}
+
+#[tokio::test]
+async fn check_probe_sinks_finds_an_authorization_header_and_a_wrong_path() {
+    let mock = jenkins(Settings::default()).await;
+    let ks = KsDevops::start().await;
+    let run = |config: std::path::PathBuf| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_jenkins-event-shim"))
+            .args(["check", "--probe-sinks", "--config"])
+            .arg(config)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, out) = run(kubesphere_config(&mock, &ks.url(), "")).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("took a probe envelope"), "{out}");
+    let (code, out) = run(kubesphere_config(
+        &mock,
+        &ks.url(),
+        ", bearer-token-file = \"TOKEN_FILE\"",
+    ))
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("HTTP 401") && out.contains("Authorization header"),
+        "{out}"
+    );
+    let (code, out) = run(kubesphere_config(
+        &mock,
+        &format!("http://{}/wrong", ks.addr),
+        "",
+    ))
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("HTTP 404") && out.contains("v3.3"), "{out}");
+    assert!(
+        !out.contains("a-kubesphere-token"),
+        "the token never shows: {out}"
+    );
+    assert!(ks.pipeline_runs().is_empty(), "a probe creates nothing");
 }
