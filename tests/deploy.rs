@@ -58,7 +58,7 @@ fn every_config_file_under_deploy_loads() {
         }
     }
     assert_eq!(
-        found, 5,
-        "base, knative, mock-jenkins and the two kubesphere configs"
+        found, 4,
+        "base, knative, mock-jenkins and kubesphere"
     );
 }

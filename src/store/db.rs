@@ -201,7 +201,7 @@ impl Store {
         Ok((store, saved))
     }
 
-    /// The at-most-once claims, kept in this file.
+    /// The delivery records of `run.initialize` (KubeSphere), kept in this file.
     pub fn claims(&self) -> super::Claims {
         super::Claims::durable(self.handle.clone())
     }

@@ -99,7 +99,7 @@ def main():
     dockerfile()
     deploy = os.path.join(ROOT, "deploy")
     for name in ["base", "examples/argo-events", "examples/knative", "examples/mock-jenkins",
-                 "examples/kubesphere", "examples/kubesphere/ks-devops-v3"]:
+                 "examples/kubesphere"]:
         docs = render(os.path.join(deploy, name))
         validate(docs, name)
         shim_deployment(docs, name)
@@ -126,11 +126,12 @@ def main():
             check(trigger["spec"]["filter"]["attributes"]["type"] in TYPES, "knative: the Trigger filters on a type the shim emits")
             sub = trigger["spec"]["subscriber"]["ref"]["name"]
             check(any(s["metadata"]["name"] == sub for s in by_kind(docs, "Service")), "knative: the subscriber Service exists")
-        if name.startswith("examples/kubesphere"):
-            path = ("/v1alpha3/webhooks/jenkins" if name.endswith("v3")
-                    else "/kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins")
+        if name == "examples/kubesphere":
+            path = "/kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins"
             check(f':9090{path}"' in config and 'format = "kubesphere"' in config,
                   f"{name}: generic events to the ks-devops webhook at {path}")
+            check('types = ["run.initialize"]' in config,
+                  f"{name}: only run.initialize, the one event ks-devops acts on")
         if name == "examples/mock-jenkins":
             mock = [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"] == "mock-jenkins"][0]
             args = mock["spec"]["template"]["spec"]["containers"][0]["args"]
