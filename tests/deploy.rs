@@ -57,8 +57,5 @@ fn every_config_file_under_deploy_loads() {
             }
         }
     }
-    assert_eq!(
-        found, 4,
-        "base, knative, mock-jenkins and kubesphere"
-    );
+    assert_eq!(found, 4, "base, knative, mock-jenkins and kubesphere");
 }

@@ -512,6 +512,19 @@ async fn run_initialize_goes_out_with_what_is_known_after_a_bounded_wait_with_a_
     );
 }
 
+/// `/readyz` once it answers 503 (or its last answer after 5 s).
+async fn not_ready(shim: &Shim) -> (u16, String) {
+    let mut readyz = (0, String::new());
+    for _ in 0..100 {
+        readyz = shim.get("/readyz").await;
+        if readyz.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    readyz
+}
+
 /// A config file with one kubesphere sink (`extra` appended to its table).
 fn kubesphere_config(
     mock: &mock_jenkins::MockJenkins,
@@ -567,14 +580,7 @@ async fn wrong_credentials_or_path_make_the_sink_not_ready_with_the_likely_cause
         let shim = Shim::start(opts).await;
         let before = ks.answered().len();
         util::run_build(&mock, "ns/p", "SUCCESS");
-        let mut readyz = (0, String::new());
-        for _ in 0..100 {
-            readyz = shim.get("/readyz").await;
-            if readyz.0 == 503 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let readyz = not_ready(&shim).await;
         shim.stop().await;
         assert_eq!(readyz.0, 503, "{cause}: {readyz:?}");
         assert!(
@@ -619,14 +625,7 @@ async fn the_same_500_three_times_makes_the_sink_not_ready_and_the_event_passes_
     let shim = Shim::start(opts).await;
     util::run_build(&mock, "ns/p", "SUCCESS");
     util::eventually("three 500s", || ks.answered().len() >= 3).await;
-    let mut readyz = (0, String::new());
-    for _ in 0..40 {
-        readyz = shim.get("/readyz").await;
-        if readyz.0 == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let readyz = not_ready(&shim).await;
     assert_eq!(readyz.0, 503, "{readyz:?}");
     assert!(
         readyz.1.contains(decode_error) && readyz.1.contains("times alike"),

@@ -29,7 +29,8 @@ pub const WORKFLOW_RUN: &str = "org.jenkinsci.plugins.workflow.job.WorkflowRun";
 const WORKFLOW_RUN_DATA: &str = "io.jenkins.plugins.generic.event.data.WorkflowRunData";
 /// Pipeline jobs, whose runs are WorkflowRuns.
 const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
-/// The type ks-devops creates a PipelineRun from: at most one per build and sink, ever.
+/// The type ks-devops creates a PipelineRun from (a copy is sent only when ks-devops's look-up
+/// would find the first one's PipelineRun: `sink::LOOKUP_WAIT`).
 pub const RUN_INITIALIZE: &str = "run.initialize";
 
 /// The wire envelope. Field order follows the plugin's documentation (json-lib's own order
