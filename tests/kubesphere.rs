@@ -403,23 +403,46 @@ async fn a_run_initialize_that_never_left_is_sent_after_a_restart() {
     );
 }
 
-#[tokio::test]
-async fn run_initialize_waits_while_the_parent_folder_is_unreadable_so_a_branch_is_never_sent_as_not_multibranch()
- {
+/// Which of `run.initialize`'s reads fails three times.
+#[derive(Clone, Copy)]
+enum Unreadable {
+    /// The class of the job's parent (`…/api/json?tree=_class`).
+    ParentClass,
+    /// The build's own JSON (the read without a tree, which carries the actions).
+    BuildJson,
+}
+
+/// A build of `job` (a pipeline `ns1/build-app`, or the branch `ns1/mb/main`), with parameters,
+/// while one of the reads its `run.initialize` needs answers 500 three times: ks-devops still
+/// makes exactly the right PipelineRun, parameters included, and the order of the run's
+/// events holds.
+async fn right_pipeline_run_despite(multibranch: bool, unreadable: Unreadable) {
     let mock = jenkins(Settings::default()).await;
-    mock.world().create("ns1", Kind::Folder).unwrap();
-    mock.world().create("ns1/mb", Kind::Multibranch).unwrap();
-    mock.world().create("ns1/mb/main", Kind::Pipeline).unwrap();
+    let (job, parent, expected) = if multibranch {
+        mock.world().create("ns1", Kind::Folder).unwrap();
+        mock.world().create("ns1/mb", Kind::Multibranch).unwrap();
+        mock.world().create("ns1/mb/main", Kind::Pipeline).unwrap();
+        (
+            "ns1/mb/main",
+            "/job/ns1/job/mb/",
+            ("mb", Some("main".to_string())),
+        )
+    } else {
+        mock.world()
+            .create("ns1/build-app", Kind::Pipeline)
+            .unwrap();
+        ("ns1/build-app", "/job/ns1/", ("build-app", None))
+    };
     let ks = KsDevops::start().await;
     let shim = Shim::start(kubesphere_to(&mock, ks.url())).await;
-    // The multibranch project's class read answers 500 three times.
-    mock.world().faults.push(fault(
-        "/job/ns1/job/mb/api/json",
-        Some("tree=_class"),
-        500,
-        Some(3),
-    ));
-    util::run_build(&mock, "ns1/mb/main", "SUCCESS");
+    let (path, query) = match unreadable {
+        Unreadable::ParentClass => (format!("{parent}api/json"), "tree=_class"),
+        Unreadable::BuildJson => (format!("/job/{}/1/api/json", job.replace('/', "/job/")), ""),
+    };
+    mock.world()
+        .faults
+        .push(fault(&path, Some(query), 500, Some(3)));
+    build_with_parameters(&mock, job);
     let runs = pipeline_runs(&ks, 1).await;
     shim.stop().await;
     assert!(
@@ -430,10 +453,10 @@ async fn run_initialize_waits_while_the_parent_folder_is_unreadable_so_a_branch_
         runs,
         [PipelineRun {
             namespace: "ns1".into(),
-            pipeline: "mb".into(),
-            branch: Some("main".into()),
+            pipeline: expected.0.into(),
+            branch: expected.1,
             run_id: "1".into(),
-            parameters: vec![],
+            parameters: vec![("BRANCH".into(), "main".into())],
         }]
     );
     let types: Vec<String> = ks.taken().iter().map(|a| a.ty.clone()).collect();
@@ -444,35 +467,39 @@ async fn run_initialize_waits_while_the_parent_folder_is_unreadable_so_a_branch_
 }
 
 #[tokio::test]
-async fn run_initialize_waits_while_the_build_json_is_unreadable_so_the_pipeline_run_has_its_parameters()
- {
+async fn a_branch_is_never_sent_as_not_multibranch_while_its_parent_is_unreadable() {
+    right_pipeline_run_despite(true, Unreadable::ParentClass).await;
+}
+
+#[tokio::test]
+async fn a_branch_keeps_its_parameters_while_its_build_json_is_unreadable() {
+    right_pipeline_run_despite(true, Unreadable::BuildJson).await;
+}
+
+#[tokio::test]
+async fn a_pipeline_gets_the_right_pipeline_run_while_its_folder_class_is_unreadable() {
+    right_pipeline_run_despite(false, Unreadable::ParentClass).await;
+}
+
+#[tokio::test]
+async fn a_pipeline_keeps_its_parameters_while_its_build_json_is_unreadable() {
+    right_pipeline_run_despite(false, Unreadable::BuildJson).await;
+}
+
+#[tokio::test]
+async fn a_run_initialize_refused_401_for_a_while_arrives_once_the_configuration_works() {
     let mock = jenkins(Settings::default()).await;
-    mock.world()
-        .create("ns1/build-app", Kind::Pipeline)
-        .unwrap();
-    let ks = KsDevops::start().await;
-    let shim = Shim::start(kubesphere_to(&mock, ks.url())).await;
-    // The build's own JSON (the read without a tree, which carries the actions) answers 500
-    // three times; the watcher's `tree=` reads of it work.
-    mock.world().faults.push(fault(
-        "/job/ns1/job/build-app/1/api/json",
-        Some(""),
-        500,
-        Some(3),
-    ));
-    build_with_parameters(&mock, "ns1/build-app");
-    let runs = pipeline_runs(&ks, 1).await;
+    mock.world().create("ns/p", Kind::Pipeline).unwrap();
+    let rx = Receiver::start().await;
+    rx.fail_next(3, 401, None);
+    let shim = Shim::start(kubesphere_options(&mock, &rx)).await;
+    util::run_build(&mock, "ns/p", "SUCCESS");
+    let got = rx.wait_for("the whole run", |r| r.len() >= 4).await;
+    util::settle().await;
     shim.stop().await;
-    assert!(
-        mock.world().faults.is_empty(),
-        "the three failures happened"
-    );
-    assert_eq!(
-        runs[0].parameters,
-        [("BRANCH".to_string(), "main".to_string())],
-        "{runs:?}"
-    );
-    assert_eq!(runs.len(), 1);
+    let types: Vec<&str> = got.iter().map(|r| r.ty()).collect();
+    assert_eq!(types, RUN_LIFECYCLE, "nothing dropped, nothing twice");
+    assert_eq!(rx.attempts(), 7, "three refusals, then four deliveries");
 }
 
 #[tokio::test]
