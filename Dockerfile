@@ -10,7 +10,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY mock-jenkins ./mock-jenkins
-RUN cargo build --release --locked --workspace --bins
+COPY bench ./bench
+COPY xtask ./xtask
+# Without default features: the shim's image does not carry the demo's embedded mock Jenkins.
+RUN cargo build --release --locked --no-default-features --package jenkins-event-shim --package mock-jenkins --bins
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS mock-jenkins
 COPY --from=build /src/target/release/mock-jenkins /usr/local/bin/mock-jenkins

@@ -12,7 +12,10 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::event::{Encoder, Extras, Format, InvalidSources, JobBodies, Unstable};
-use crate::jenkins::{ClientConfig, Secret};
+use crate::jenkins::ClientConfig;
+use crate::secret::Secret;
+use crate::sink::http::{Auth, Batching, Mode};
+use crate::sink::{SinkConfig, SinkTarget};
 use crate::store::OverflowPolicy;
 
 /// A configuration that cannot be used; one line, naming the key and the fix.
@@ -254,100 +257,6 @@ struct SinkTable {
     format: Option<String>,
     retry_initial: Option<String>,
     retry_max: Option<String>,
-}
-
-/// How an HTTP sink carries an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Attributes in `ce-*` headers, data as the body (the plugin's mode).
-    Binary,
-    /// The whole event as `application/cloudevents+json`.
-    Structured,
-    /// Several events as one `application/cloudevents-batch+json` array (only when asked: the
-    /// HTTP binding says batches must be solicited by the receiver).
-    Batch,
-}
-
-/// How a batch sink groups events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Batching {
-    /// Most events in one request.
-    pub max_events: usize,
-    /// Longest an event waits for others to join its batch.
-    pub max_wait: Duration,
-}
-
-impl Default for Batching {
-    fn default() -> Self {
-        Batching {
-            max_events: 100,
-            max_wait: Duration::from_secs(1),
-        }
-    }
-}
-
-/// A configured sink.
-#[derive(Debug, Clone)]
-pub struct SinkConfig {
-    /// Name used in logs and metrics.
-    pub name: String,
-    /// Where it delivers.
-    pub target: SinkTarget,
-    /// The dialect it speaks.
-    pub format: Format,
-    /// Its backoff bounds.
-    pub backoff: crate::sink::Backoff,
-    /// Which events it wants.
-    pub filter: crate::sink::Filter,
-}
-
-/// How an HTTP sink authenticates.
-#[derive(Debug, Clone, Default)]
-pub enum Auth {
-    /// Nothing.
-    #[default]
-    None,
-    /// `Authorization: Bearer` with a token from the environment.
-    Bearer(Secret),
-    /// `Authorization: Bearer` with a token from a file, read again when the file changes
-    /// (Kubernetes updates mounted Secrets in place).
-    BearerFile(PathBuf),
-    /// `Authorization: Basic`.
-    Basic {
-        /// User.
-        user: String,
-        /// Password (read from a file at start).
-        password: Secret,
-    },
-}
-
-/// Kinds of sink.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // built once at start-up: boxing would buy nothing
-pub enum SinkTarget {
-    /// An HTTP CloudEvents receiver.
-    Http {
-        /// Endpoint.
-        url: url::Url,
-        /// Content mode.
-        mode: Mode,
-        /// Per-attempt timeout.
-        timeout: Duration,
-        /// Grouping in batch mode.
-        batching: Batching,
-        /// Authentication.
-        auth: Auth,
-        /// Extra headers on every request (values may be credentials: never shown).
-        headers: Vec<(String, Secret)>,
-        /// Extra CAs, or no verification.
-        tls: crate::tls::Tls,
-    },
-    /// A NATS JetStream subject (structured CloudEvents, `Nats-Msg-Id` = event id).
-    Nats(crate::sink::nats::NatsConfig),
-    /// JSON lines on standard output.
-    Stdout,
-    /// JSON lines appended to a file (`file:///var/log/jenkins-events.jsonl`).
-    File(PathBuf),
 }
 
 /// One Jenkins controller to watch: its own URL, credentials, poll settings and cursor.
@@ -1221,19 +1130,11 @@ fn sink_headers(
 }
 
 /// Reads a secret from a file (trimmed); the error names the file, never the content.
-pub(crate) fn read_token(path: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        path: path.display().to_string(),
-        reason: format!("cannot read the secret file: {e}"),
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(ConfigError::File {
-            path: path.display().to_string(),
-            reason: "the secret file is empty".into(),
-        });
-    }
-    Ok(Secret::new(token))
+fn read_token(path: &Path) -> Result<Secret, ConfigError> {
+    Secret::from_file(path).map_err(|e| ConfigError::File {
+        path: e.path.display().to_string(),
+        reason: e.reason,
+    })
 }
 
 #[cfg(test)]

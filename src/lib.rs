@@ -16,15 +16,38 @@
 //! - [`serve`] answers `/healthz`, `/readyz` and `/metrics`.
 //! - [`tls`] holds the TLS options the Jenkins client and the HTTP sinks share.
 //! - [`config`] is the one description of every option (CLI flag, environment, TOML key).
-//! - [`run`] wires them together under one shutdown token; [`demo`] runs it on an embedded mock.
+//! - [`run`] wires them together under one shutdown token; `demo` (the default `demo` feature)
+//!   runs it on an embedded mock.
+//!
+//! Shared below the flow: [`clock`] (the one wall-clock read), [`secret`] (values no log can
+//! show), [`tls`], [`telemetry`].
+//!
+//! # Extending
+//!
+//! - **A new sink**: a module under `sink/` with its client (`send`, `probe`, its timeout) and
+//!   a `SendError` for every failure, with a [`sink::Cause`] saying whether the attempt may
+//!   have arrived; a variant of [`sink::Sink`] and of `config::SinkTarget`, and the URL scheme
+//!   that selects it in `config`. The dispatcher, retry policy, filters, readiness and metrics
+//!   come for free.
+//! - **A new output format**: a module under `event/` turning a [`watch::Change`] into drafts
+//!   (pure: what it needs beyond the change arrives in [`event::Reads`]), a variant of
+//!   [`event::Format`], and, if it needs more from Jenkins, the read in `poller` that fills
+//!   `Reads` (as KubeSphere's build JSON is).
+//! - **A new Jenkins field**: the field in `jenkins::model` and in the `tree=` selector of
+//!   `jenkins::tree` (the tests check every selector against recorded fixtures), then the fact
+//!   in the `watch::Change` that carries it; the mock Jenkins exports it as the Jenkins class
+//!   that produces it does.
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod event;
 pub mod jenkins;
 pub mod poller;
 pub mod run;
+pub mod secret;
 pub mod serve;
 pub mod sink;
 pub mod store;

@@ -9,8 +9,10 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use jenkins_event_shim::config::{Config, Options};
+#[cfg(feature = "demo")]
+use jenkins_event_shim::demo;
 use jenkins_event_shim::jenkins::{self, model::WhoAmI};
-use jenkins_event_shim::{demo, poller, run, sink, watch};
+use jenkins_event_shim::{poller, run, sink, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Jenkins' build lifecycle as the Jenkins CloudEvents plugin's events, polled from the REST
@@ -45,7 +47,8 @@ enum Command {
     Check {
         #[command(flatten)]
         options: Options,
-        /// Also send an OPTIONS request to each sink (nothing is delivered).
+        /// Also probe each sink, delivering nothing: OPTIONS to a webhook, an envelope ks-devops
+        /// ignores to a kubesphere sink, a connection to NATS.
         #[arg(long)]
         probe_sinks: bool,
     },
@@ -54,6 +57,7 @@ enum Command {
     /// what changed in between.
     Once(Options),
     /// The whole flow on an embedded mock Jenkins with simulated builds, events to stdout.
+    #[cfg(feature = "demo")]
     Demo(demo::DemoOptions),
 }
 
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(options) => {
                 let config = resolve(options, true)?;
-                let shutdown = shutdown_on_signal();
+                let shutdown = shutdown_on_signal()?;
                 run::run(config, shutdown, None)
                     .await
                     .context("jenkins-event-shim run")?;
@@ -90,8 +94,9 @@ fn main() -> ExitCode {
                 probe_sinks,
             } => check(resolve(options, false)?, probe_sinks).await,
             Command::Once(options) => once(resolve(options, false)?).await,
+            #[cfg(feature = "demo")]
             Command::Demo(options) => {
-                demo::run(options, shutdown_on_signal()).await?;
+                demo::run(options, shutdown_on_signal()?).await?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
 fn flags_win_over_the_environment(matches: &clap::ArgMatches, command: &mut Command) {
     let options = match command {
         Command::Run(o) | Command::Once(o) | Command::Check { options: o, .. } => o,
+        #[cfg(feature = "demo")]
         Command::Demo(_) => return,
     };
     let source = |id: &str| {
@@ -164,25 +170,31 @@ fn colour_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Cancelled on SIGTERM (Kubernetes) or Ctrl-C.
-fn shutdown_on_signal() -> CancellationToken {
+/// Cancelled on SIGTERM (Kubernetes) or Ctrl-C. The handler is installed before this returns:
+/// a process that could not hear SIGTERM would be killed mid-tick instead of draining, so that
+/// is a start-up error, not a panic in a task nobody watches.
+fn shutdown_on_signal() -> anyhow::Result<CancellationToken> {
     let token = CancellationToken::new();
     let trigger = token.clone();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .context("cannot install the SIGTERM handler (shutdown would not drain)")?;
+        tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-        }
-        #[cfg(not(unix))]
+            trigger.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         trigger.cancel();
     });
-    token
+    Ok(token)
 }
 
 async fn check(config: Config, probe_sinks: bool) -> anyhow::Result<ExitCode> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use crate::clock::now_ms;
 use crate::event::{Encoder, Format, Outgoing, Reads};
 use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Stage};
 use crate::jenkins::path::{BuildRef, JobPath};
@@ -32,14 +33,6 @@ pub const MAX_KUBESPHERE_TRIES: u32 = 10;
 
 /// Follow-up reads in flight at once.
 pub const READ_CONCURRENCY: usize = 8;
-
-/// Wall-clock milliseconds since the epoch: the only clock read of the pipeline.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// The poller as it was before a tick ([`Poller::checkpoint`]).
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use crate::config::{Config, Controller};
 use crate::jenkins;
 use crate::poller::Poller;
 use crate::serve::{self, ControllerHealth, Health, StoreHealth};
-use crate::sink::{Dispatcher, Sink};
+use crate::sink::Dispatcher;
 use crate::store::{Entry, Outbox, OverflowPolicy, Store, StoreError};
 use crate::telemetry::{self, Telemetry};
 use crate::watch::State;
@@ -125,7 +125,7 @@ fn restore(
                 .map(|n| s.acked.get(n).copied().unwrap_or(first))
                 .collect();
             let waiting = s.events.len();
-            outbox.restore(s.events, &acked, crate::poller::now_ms());
+            outbox.restore(s.events, &acked, crate::clock::now_ms());
             tracing::info!(path = %store.path().display(), waiting, "resuming from saved state");
         }
     }
@@ -177,19 +177,14 @@ pub async fn run(
     for (index, sink_config) in config.sinks.iter().enumerate() {
         let status = Arc::new(crate::sink::SinkStatus::default());
         sink_flags.push((sink_config.name.clone(), status.clone()));
-        let dispatcher = Dispatcher {
+        let dispatcher = Dispatcher::new(
             index,
-            name: sink_config.name.clone(),
-            format: sink_config.format,
-            sink: Sink::new(sink_config)?,
-            batching: Sink::batching(sink_config),
-            filter: sink_config.filter.clone(),
-            outbox: outbox.clone(),
-            telemetry: telemetry.clone(),
+            sink_config,
+            outbox.clone(),
+            telemetry.clone(),
             status,
-            claims: claims.clone(),
-            backoff: sink_config.backoff,
-        };
+            claims.clone(),
+        )?;
         tracker.spawn(dispatcher.run(delivery.clone()));
     }
 
@@ -247,7 +242,7 @@ pub async fn run(
         }
     }
     for s in &config.sinks {
-        if let crate::config::SinkTarget::Http { tls, .. } = &s.target
+        if let crate::sink::SinkTarget::Http { tls, .. } = &s.target
             && tls.insecure_skip_verify
         {
             tracing::warn!(sink = %s.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
@@ -391,12 +386,12 @@ async fn poll(
         };
         match result {
             Ok(events) => {
-                health.polled(crate::poller::now_ms());
+                health.polled(crate::clock::now_ms());
                 if last_error.take().is_some() {
                     tracing::info!(controller = %name, "polling Jenkins works again");
                 }
                 let _append = shared.append.lock().await;
-                let entries = outbox.prepare(events, crate::poller::now_ms());
+                let entries = outbox.prepare(events, crate::clock::now_ms());
                 if let Some(p) = &shared.persistence {
                     // The tick's cursor and its events in one transaction, before any sink
                     // sees them. If it fails, nothing of the tick is published and the cursor

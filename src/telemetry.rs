@@ -446,7 +446,7 @@ impl OutboxFull {
     /// Logs (at most one line per 10 s) and counts.
     pub fn emit(self, t: &Telemetry) {
         t.outbox_full.inc();
-        let now = crate::poller::now_ms();
+        let now = crate::clock::now_ms();
         if now - t.outbox_full_logged_ms.load(Ordering::Relaxed) >= 10_000 {
             t.outbox_full_logged_ms.store(now, Ordering::Relaxed);
             tracing::error!(

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use clap::Parser;
-use jenkins_event_shim::config::{Batching, Mode};
 use jenkins_event_shim::event::{Format, Outgoing, Payload};
-use jenkins_event_shim::sink::{Dispatcher, Sink, http::HttpSink};
+use jenkins_event_shim::sink::http::{Batching, Mode};
+use jenkins_event_shim::sink::{Dispatcher, SinkConfig, SinkTarget};
 use jenkins_event_shim::store::{Outbox, OverflowPolicy};
 use jenkins_event_shim::telemetry::Telemetry;
 use mock_jenkins::{Enqueue, MockJenkins, Plan, Settings, sim};
@@ -411,18 +411,25 @@ async fn measure_naive(cli: &Cli, jobs: usize) -> Option<Row> {
 async fn throughput(mode: Mode, events: usize) -> f64 {
     let (rx, _inbox) = start_receiver().await;
     let url = url::Url::parse(&format!("http://{rx}/")).unwrap();
-    let sink = Sink::Http(HttpSink::new(url, mode, Duration::from_secs(10)).unwrap());
-    let batching = (mode == Mode::Batch).then_some(Batching {
-        max_events: 500,
-        max_wait: Duration::from_millis(5),
-    });
-    drain_rate(sink, batching, events).await
+    let target = SinkTarget::Http {
+        url,
+        mode,
+        timeout: Duration::from_secs(10),
+        batching: Batching {
+            max_events: 500,
+            max_wait: Duration::from_millis(5),
+        },
+        auth: Default::default(),
+        headers: Vec::new(),
+        tls: Default::default(),
+    };
+    drain_rate(target, events).await
 }
 
 /// Events per second published to a local `nats-server -js` (one acknowledged publish at a
 /// time); `None` when nats-server is not installed.
 async fn nats_throughput(events: usize) -> Option<f64> {
-    use jenkins_event_shim::sink::nats::{NatsAuth, NatsConfig, NatsSink};
+    use jenkins_event_shim::sink::nats::{NatsAuth, NatsConfig};
     let program = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())?;
@@ -453,20 +460,20 @@ async fn nats_throughput(events: usize) -> Option<f64> {
         })
         .await
         .ok()?;
-    let sink = Sink::Nats(NatsSink::new(NatsConfig {
+    let target = SinkTarget::Nats(NatsConfig {
         url,
         subject: "bench.events".into(),
         timeout: Duration::from_secs(10),
         auth: NatsAuth::None,
         ca_file: None,
-    }));
-    let rate = drain_rate(sink, None, events).await;
+    });
+    let rate = drain_rate(target, events).await;
     let _ = std::fs::remove_dir_all(&dir);
     Some(rate)
 }
 
-/// Times one dispatcher emptying an outbox of `events` job events into `sink`.
-async fn drain_rate(sink: Sink, batching: Option<Batching>, events: usize) -> f64 {
+/// Times one dispatcher emptying an outbox of `events` job events into a sink at `target`.
+async fn drain_rate(target: SinkTarget, events: usize) -> f64 {
     let outbox = Arc::new(Outbox::new(1, events + 1, OverflowPolicy::Block));
     let batch: Vec<_> = (0..events)
         .map(|i| {
@@ -486,19 +493,22 @@ async fn drain_rate(sink: Sink, batching: Option<Batching>, events: usize) -> f6
             }
         })
         .collect();
-    let dispatcher = Dispatcher {
-        index: 0,
+    let config = SinkConfig {
         name: "bench".into(),
+        target,
         format: Format::Plugin,
-        sink,
-        batching,
-        filter: Default::default(),
-        outbox: outbox.clone(),
-        telemetry: Arc::new(Telemetry::new()),
-        status: Default::default(),
-        claims: Arc::new(jenkins_event_shim::store::Claims::in_memory()),
         backoff: Default::default(),
+        filter: Default::default(),
     };
+    let dispatcher = Dispatcher::new(
+        0,
+        &config,
+        outbox.clone(),
+        Arc::new(Telemetry::new()),
+        Default::default(),
+        Arc::new(jenkins_event_shim::store::Claims::in_memory()),
+    )
+    .expect("the bench's sink builds");
     let stop = tokio_util::sync::CancellationToken::new();
     let entries = outbox.prepare(batch, now_ms());
     let start = Instant::now();

@@ -111,20 +111,19 @@ pub struct Outgoing {
 }
 
 /// What `job.*` events carry as their body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobBodies {
     /// The JSON the plugin's README and model classes define.
     #[default]
     Intended,
     /// An empty body, as plugin 1.0.0 actually sends (its JobModel serialisation throws).
-    #[value(name = "plugin-1.0.0")]
     #[serde(rename = "plugin-1.0.0")]
     Plugin100,
 }
 
 /// What to do with a `source` that `java.net.URI` rejects (spaces, `<>"{}|\^[]` and backticks).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvalidSources {
     /// Percent-encode the offending characters and emit.

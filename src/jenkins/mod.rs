@@ -15,5 +15,5 @@ pub mod model;
 pub mod path;
 pub mod tree;
 
-pub use client::{Client, ClientConfig, Meta, Secret};
+pub use client::{Client, ClientConfig, Meta};
 pub use error::Error;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::event::Payload;
 
-use super::SendError;
+use super::{Cause, SendError};
 
 /// Appends events to a file.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ impl FileSink {
             .and_then(|()| file.flush())
             .map_err(|e| SendError::Retry {
                 reason: format!("writing {}: {e}", self.path.display()),
-                error_type: "write",
+                cause: Cause::Write,
                 after: None,
             })
     }

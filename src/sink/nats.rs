@@ -13,10 +13,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use tokio::sync::OnceCell;
 
-use super::SendError;
-use super::http::{Encoded, encode_generic, encode_structured};
+use super::encoding::{Encoded, encode_generic, encode_structured};
+use super::{Cause, SendError};
 use crate::event::Payload;
-use crate::jenkins::Secret;
+use crate::secret::Secret;
 
 /// How a NATS sink authenticates (the server's `authorization` block).
 #[derive(Debug, Clone, Default)]
@@ -101,7 +101,7 @@ impl NatsSink {
                     };
                     SendError::Retry {
                         reason: format!("cannot connect to NATS at {}: {e}{hint}", c.url),
-                        error_type: "connect",
+                        cause: Cause::Connect,
                         after: None,
                     }
                 })?;
@@ -145,7 +145,7 @@ impl NatsSink {
                 PublishErrorKind::MaxPayloadExceeded => SendError::Reject { reason },
                 _ => SendError::Retry {
                     reason,
-                    error_type: "publish",
+                    cause: Cause::Publish,
                     after: None,
                 },
             }

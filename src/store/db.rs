@@ -143,7 +143,8 @@ impl Handle {
     }
 }
 
-/// The store of one controller.
+/// The state file (`--state-dir`): every controller's watcher state, the outbox with each
+/// sink's cursor, and the delivery records of `run.initialize`.
 pub struct Store {
     handle: std::sync::Arc<Handle>,
     path: PathBuf,

@@ -6,7 +6,8 @@
 //! queue item that vanished, a job seen for the first time). The poller performs them and feeds
 //! the results back as another observation, until there are none.
 //!
-//! There is no clock, no network and no randomness in here (CI greps for them), so every tricky
+//! There is no clock, no network and no randomness in here (`tests/purity.rs` holds `watch/`
+//! and `event/` to that), so every tricky
 //! Jenkins behaviour (builds that start and finish between two ticks, the left-item race, a
 //! restart) is a plain unit test in `tests.rs`.
 

@@ -4,12 +4,12 @@ use std::time::{Duration, SystemTime};
 
 use cloudevents::Event;
 
-use super::encoder::{encode_batch, encode_binary, encode_generic, encode_structured};
-use crate::config::{Auth, Mode};
+use super::{Auth, Mode};
 use crate::event::Payload;
-use crate::jenkins::Secret;
-use crate::sink::SendError;
+use crate::secret::Secret;
 use crate::sink::classify::{Verdict, classify};
+use crate::sink::encoding::{encode_batch, encode_binary, encode_generic, encode_structured};
+use crate::sink::{Cause, SendError};
 
 /// An HTTP CloudEvents receiver.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ impl HttpSink {
     fn file_token(&self, path: &std::path::Path) -> Result<Secret, SendError> {
         let unreadable = |e: String| SendError::Retry {
             reason: format!("bearer token file {}: {e}", path.display()),
-            error_type: "auth_config",
+            cause: Cause::AuthConfig,
             after: None,
         };
         let mtime = std::fs::metadata(path)
@@ -93,7 +93,7 @@ impl HttpSink {
         {
             return Ok(token.clone());
         }
-        let token = crate::config::read_token(path).map_err(|e| unreadable(e.to_string()))?;
+        let token = Secret::from_file(path).map_err(|e| unreadable(e.reason))?;
         *cache = Some((mtime, token.clone()));
         Ok(token)
     }
@@ -114,7 +114,7 @@ impl HttpSink {
         self.post(encode_batch(events)).await
     }
 
-    async fn post(&self, encoded: super::Encoded) -> Result<(), SendError> {
+    async fn post(&self, encoded: crate::sink::encoding::Encoded) -> Result<(), SendError> {
         let mut request = self.client.post(self.url.clone()).body(encoded.body);
         for (name, value) in &self.headers {
             request = request.header(name, value.expose());
@@ -130,13 +130,12 @@ impl HttpSink {
         };
         let response = request.send().await.map_err(|e| SendError::Retry {
             reason: format!("{}: {}", self.shown(), self.transport_reason(&e)),
-            // "connect": nothing reached the receiver; "timeout"/"transport": it may have.
-            error_type: if e.is_connect() {
-                "connect"
+            cause: if e.is_connect() {
+                Cause::Connect
             } else if e.is_timeout() {
-                "timeout"
+                Cause::Timeout
             } else {
-                "transport"
+                Cause::Transport
             },
             after: None,
         })?;
@@ -165,12 +164,7 @@ impl HttpSink {
             Verdict::Delivered => Ok(()),
             Verdict::Retry { after } => Err(SendError::Retry {
                 reason: reason(),
-                // A gateway's answer: the request may have reached the server behind it.
-                error_type: if matches!(status, 502 | 504) {
-                    "gateway"
-                } else {
-                    "http_status"
-                },
+                cause: Cause::Status(status),
                 after,
             }),
             Verdict::Disable => Err(SendError::Disable {
@@ -253,13 +247,13 @@ const KUBESPHERE_404: &str = "no ks-devops webhook at this URL: the path is /kap
 
 /// An envelope ks-devops answers 200 and ignores: its handler acts on `dataType`
 /// `org.jenkinsci.plugins.workflow.job.WorkflowRun` only (`pkg/event/workflowrun/`).
-fn kubesphere_probe() -> super::Encoded {
+fn kubesphere_probe() -> crate::sink::encoding::Encoded {
     let envelope = serde_json::json!({
         "type": "jenkins-event-shim.probe", "source": "", "url": "", "id": "jenkins-event-shim-probe",
-        "time": crate::event::kubesphere::time(crate::poller::now_ms()), "dataType": "jenkins-event-shim.Probe",
+        "time": crate::event::kubesphere::time(crate::clock::now_ms()), "dataType": "jenkins-event-shim.Probe",
         "data": {}, "metaData": null, "urlData": "",
     });
-    super::Encoded {
+    crate::sink::encoding::Encoded {
         headers: vec![(
             "Content-Type".to_string(),
             "application/json; charset=UTF-8".to_string(),
@@ -313,10 +307,8 @@ mod tests {
             .unwrap();
         let err = sink.send(&Payload::Cloud(event)).await.unwrap_err();
         match err {
-            SendError::Retry {
-                reason, error_type, ..
-            } => {
-                assert_eq!(error_type, "timeout");
+            SendError::Retry { reason, cause, .. } => {
+                assert_eq!(cause, Cause::Timeout);
                 assert!(
                     reason.contains("no answer within 200ms") && reason.contains("--sink-timeout"),
                     "{reason}"

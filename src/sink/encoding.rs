@@ -1,4 +1,6 @@
-//! Events to HTTP messages.
+//! Events to messages: headers and a body, pure. HTTP sends them as they are; NATS carries the
+//! same headers as NATS headers. Includes the percent-encoding of `ce-*` values the HTTP
+//! binding requires and cloudevents-sdk 0.9 does not do.
 
 use crate::event::kubesphere::GenericEvent;
 use cloudevents::event::{AttributeValue, Data};
