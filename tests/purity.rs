@@ -78,3 +78,71 @@ fn the_purity_check_sees_what_it_forbids() {
     let text = "fn a() {}\n// tokio in a comment\n#[cfg(test)]\nmod tests { use tokio; }";
     assert_eq!(production_lines(text).count(), 1);
 }
+
+/// The top-level modules each file under `src/<module>` names as `crate::<module>` (test
+/// modules excluded).
+fn imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let root = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let mut graph: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests.rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(&root).unwrap();
+            let first = rel.iter().next().unwrap().to_string_lossy();
+            let module = first.trim_end_matches(".rs").to_string();
+            if module == "main" || module == "lib" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let deps = graph.entry(module.clone()).or_default();
+            for (_, line) in production_lines(&text) {
+                for (i, _) in line.match_indices("crate::") {
+                    let name: String = line[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if name != module && !name.is_empty() {
+                        deps.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn modules_import_along_the_flow_and_never_in_a_circle() {
+    let graph = imports();
+    assert!(graph.len() >= 10, "read the modules: {graph:?}");
+    // Each stage may use the ones before it, never one after it.
+    let flow = ["jenkins", "watch", "event", "store", "sink"];
+    for (i, stage) in flow.iter().enumerate() {
+        for later in &flow[i + 1..] {
+            assert!(
+                !graph[*stage].contains(*later),
+                "{stage} imports {later}, against the flow jenkins → watch → event → store → sink"
+            );
+        }
+    }
+    // No circle anywhere: a depth-first walk from every module never comes back to it.
+    for start in graph.keys() {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&String> = graph[start].iter().collect();
+        while let Some(m) = stack.pop() {
+            assert_ne!(m, start, "an import circle through {start}: {graph:?}");
+            if seen.insert(m.clone()) {
+                stack.extend(graph.get(m).into_iter().flatten());
+            }
+        }
+    }
+}

@@ -499,6 +499,39 @@ mod tests {
     }
 
     #[test]
+    fn only_abstract_projects_give_job_created_as_in_the_plugin() {
+        let created = |class: &str| Change::Item {
+            job: crate::watch::JobInfo {
+                path: "job/app/".into(),
+                name: "app".into(),
+                display_name: "app".into(),
+                class: Some(class.into()),
+            },
+            kind: ItemKind::Created,
+            config: None,
+            at: 1_000,
+            revision: String::new(),
+        };
+        assert!(
+            encode(
+                &created("hudson.model.FreeStyleProject"),
+                JobBodies::Intended,
+                None
+            )
+            .is_some()
+        );
+        assert!(
+            encode(
+                &created("org.jenkinsci.plugins.workflow.job.WorkflowJob"),
+                JobBodies::Intended,
+                None
+            )
+            .is_none(),
+            "a pipeline is not an AbstractProject: the plugin's JobListener ignores it"
+        );
+    }
+
+    #[test]
     fn reason_for_waiting_is_the_time_left_or_finished_waiting() {
         assert_eq!(
             reason_for_waiting(4_900),
