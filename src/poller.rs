@@ -16,16 +16,11 @@ use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Sta
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
 use crate::telemetry::{self, ControllerMetrics, Telemetry};
+use crate::watch::stages::WORKFLOW_JOB;
 use crate::watch::{self, Change, Fetched, ItemKind, Note, Observation, Phase, Scan, State};
-
-/// The class of Pipeline jobs, whose runs have stages.
-const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
 
 /// Rounds of follow-ups within one tick (each round may uncover the next read).
 pub const MAX_ROUNDS: usize = 6;
-
-/// Running Pipeline builds whose stages are read per job-tree scan (CDEvents sinks only).
-pub const MAX_STAGE_READS: usize = 20;
 
 /// Ticks a build start's KubeSphere events wait for reads that fail (the build's JSON, its
 /// parent's class) before they go out with the facts known, with a warning and a count.
@@ -38,7 +33,6 @@ pub const READ_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     state: State,
-    stages_sent: std::collections::HashMap<BuildRef, BTreeSet<String>>,
     last_scan: Option<i64>,
 }
 
@@ -65,8 +59,6 @@ pub struct Poller {
     version: Option<String>,
     /// Classes of jobs' parents (folders, multibranch projects), read once each.
     parent_classes: std::collections::HashMap<JobPath, Option<String>>,
-    /// Stage events already produced for running Pipeline builds (`cdevents::stage_key`).
-    stages_sent: std::collections::HashMap<BuildRef, BTreeSet<String>>,
     /// A 403 on `config.xml` was logged: the missing permission is the same for every job.
     warned_config_forbidden: bool,
 }
@@ -103,7 +95,6 @@ impl Poller {
             },
             version: None,
             parent_classes: Default::default(),
-            stages_sent: Default::default(),
             warned_config_forbidden: false,
         }
     }
@@ -112,7 +103,6 @@ impl Poller {
     pub fn checkpoint(&self) -> Checkpoint {
         Checkpoint {
             state: self.state.clone(),
-            stages_sent: self.stages_sent.clone(),
             last_scan: self.last_scan,
         }
     }
@@ -120,7 +110,6 @@ impl Poller {
     /// Back to a checkpoint: the tick after it never happened.
     pub fn restore(&mut self, checkpoint: Checkpoint) {
         self.state = checkpoint.state;
-        self.stages_sent = checkpoint.stages_sent;
         self.last_scan = checkpoint.last_scan;
     }
 
@@ -306,7 +295,7 @@ impl Poller {
                         build,
                         phase: Phase::Completed,
                         ..
-                    } => self.stages_sent.remove(&build.id),
+                    } => watch::stages::take_reported(&mut self.state, &build.id),
                     _ => None,
                 };
                 let reads = Reads {
@@ -356,8 +345,7 @@ impl Poller {
             self.emit(&mut events, &change, &reads, |f| f == Format::KubeSphere);
         }
         // Builds that completed were taken out above; forget any other that is gone.
-        self.stages_sent
-            .retain(|b, _| self.state.running.contains(b));
+        watch::stages::forget_stopped(&mut self.state);
         telemetry::PollCompleted {
             now,
             events: events.len(),
@@ -366,50 +354,26 @@ impl Poller {
         Ok(events)
     }
 
-    /// Stage transitions of running Pipeline builds, for CDEvents task runs while they run: one
-    /// `wfapi/describe` per running Pipeline build (at most [`MAX_STAGE_READS`]) per job-tree
-    /// scan, so that Jenkins walks a running flow graph rarely. What is still missing when the
+    /// Stage transitions of running Pipeline builds, for CDEvents task runs while they run:
+    /// one `wfapi/describe` per running Pipeline build (at most
+    /// [`watch::stages::MAX_STAGE_READS`]) per job-tree scan, so that Jenkins walks a running
+    /// flow graph rarely; `watch::stages` decides what is new. What is still missing when the
     /// build completes comes from the completion read.
     async fn running_stages(&mut self) -> Vec<Change> {
-        let running: Vec<(BuildRef, watch::JobInfo)> = self
-            .state
-            .running
-            .iter()
-            .filter_map(|b| {
-                let job = self.state.jobs.get(&b.job)?;
-                (job.info.class.as_deref() == Some(WORKFLOW_JOB)
-                    && job.open.contains_key(&b.number))
-                .then(|| (b.clone(), job.info.clone()))
-            })
-            .take(MAX_STAGE_READS)
-            .collect();
         let mut changes = Vec::new();
-        for (build, job) in running {
+        for (build, job) in watch::stages::to_read(&self.state) {
             let path = format!("{}wfapi/describe", build.path());
             let Ok((d, _)) =
                 fetch::<RunDescription>(&self.client, &self.telemetry, "wfapi", &path, None).await
             else {
                 continue; // no Stage View plugin, or gone: the completion read decides
             };
-            let sent = self.stages_sent.entry(build.clone()).or_default();
-            for stage in d.stages {
-                for finished in [false, true] {
-                    if finished && !crate::event::stage_finished(&stage) {
-                        continue;
-                    }
-                    if stage.start_time_millis > 0
-                        && !matches!(stage.status.as_str(), "NOT_EXECUTED" | "SKIPPED")
-                        && sent.insert(crate::event::stage_key(&stage, finished))
-                    {
-                        changes.push(Change::Stage {
-                            job: job.clone(),
-                            build: build.clone(),
-                            stage: stage.clone(),
-                            finished,
-                        });
-                    }
-                }
-            }
+            changes.extend(watch::stages::observed(
+                &mut self.state,
+                &build,
+                &job,
+                &d.stages,
+            ));
         }
         changes
     }

@@ -15,6 +15,7 @@
 
 use crate::jenkins::model::Stage;
 use crate::jenkins::path::{BuildRef, full_name};
+use crate::watch::stages;
 use crate::watch::{Change, Phase};
 use cdevents_sdk::latest::{
     pipelinerun_finished, pipelinerun_queued, pipelinerun_started, taskrun_finished,
@@ -122,7 +123,7 @@ pub(super) fn encode(
                     for stage in stages.unwrap_or_default() {
                         for finished in [false, true] {
                             let seen =
-                                sent.is_some_and(|s| s.contains(&stage_key(stage, finished)));
+                                sent.is_some_and(|s| s.contains(&stages::key(stage, finished)));
                             if !seen {
                                 out.extend(task_run(
                                     controller, &build.id, stage, finished, unstable,
@@ -177,23 +178,6 @@ pub(super) fn encode(
     }
 }
 
-/// Whether a stage has ended (a stage still running or waiting for input has not).
-pub fn stage_finished(stage: &Stage) -> bool {
-    !matches!(
-        stage.status.as_str(),
-        "IN_PROGRESS" | "PAUSED_PENDING_INPUT" | "PAUSED" | "QUEUED"
-    )
-}
-
-/// The poller's record that a stage event went out: `<node id>|started` or `|finished`.
-pub fn stage_key(stage: &Stage, finished: bool) -> String {
-    format!(
-        "{}|{}",
-        stage.id,
-        if finished { "finished" } else { "started" }
-    )
-}
-
 /// A stage's `taskrun.started` or `taskrun.finished`; `None` for a stage that never ran
 /// (`NOT_EXECUTED`, `SKIPPED`) or, for `finished`, one still running. The id depends only on
 /// the build and the stage, so the running read and the completion read give the same one.
@@ -206,7 +190,7 @@ fn task_run(
 ) -> Option<Draft> {
     if matches!(stage.status.as_str(), "NOT_EXECUTED" | "SKIPPED")
         || stage.start_time_millis <= 0
-        || (finished && !stage_finished(stage))
+        || (finished && !stages::finished(stage))
     {
         return None;
     }
@@ -218,7 +202,7 @@ fn task_run(
     ));
     let key = format!(
         "cdevents|{}|{}|{}|{}|{}",
-        stage_key(stage, finished),
+        stages::key(stage, finished),
         build.job,
         build.number,
         stage.id,

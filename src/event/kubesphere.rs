@@ -21,14 +21,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::jenkins::path::full_name;
+use crate::watch::stages::WORKFLOW_JOB;
 use crate::watch::{Change, ItemKind, Phase};
 
 /// The class ks-devops acts on.
 pub const WORKFLOW_RUN: &str = "org.jenkinsci.plugins.workflow.job.WorkflowRun";
 /// What the plugin's transformer turns a WorkflowRun's `_class` into.
 const WORKFLOW_RUN_DATA: &str = "io.jenkins.plugins.generic.event.data.WorkflowRunData";
-/// Pipeline jobs, whose runs are WorkflowRuns.
-const WORKFLOW_JOB: &str = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
 /// The type ks-devops creates a PipelineRun from (a copy is sent only when ks-devops's look-up
 /// would find the first one's PipelineRun: `sink::LOOKUP_WAIT`).
 pub const RUN_INITIALIZE: &str = "run.initialize";

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::watch::Change;
 
-pub use cdevents::{Unstable, outcome, stage_finished, stage_key};
+pub use cdevents::{Unstable, outcome};
 pub use plugin::{started_by, time_span};
 
 /// The dialect a sink speaks; each change is encoded once per dialect some sink uses.
@@ -89,7 +89,7 @@ impl Payload {
 pub struct Reads<'a> {
     /// The Pipeline stages of a run that just completed (CDEvents task runs).
     pub stages: Option<&'a [crate::jenkins::model::Stage]>,
-    /// Stage events of that run already sent while it ran (`cdevents::stage_key`).
+    /// Stage events of that run already sent while it ran (`watch::stages::key`).
     pub stages_sent: Option<&'a std::collections::BTreeSet<String>>,
     /// The build's (or, for item changes, the job's) own `api/json` (KubeSphere data).
     pub run: Option<&'a serde_json::Value>,

@@ -13,6 +13,7 @@
 
 mod change;
 mod diff;
+pub mod stages;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,10 @@ pub struct State {
     /// `--backfill`: builds started at or after this time (ms) that existed at the starting
     /// point are reported too; older ones are not.
     pub backfill_since: Option<i64>,
+    /// Stage transitions reported while Pipeline builds ran, by build path
+    /// (`stages::key`).
+    #[serde(default)]
+    pub stages_reported: BTreeMap<String, BTreeSet<String>>,
     /// Changes whose KubeSphere events wait for reads that failed (saved, so that a restart
     /// keeps them), oldest first.
     #[serde(default)]
