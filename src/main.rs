@@ -215,9 +215,9 @@ async fn check(config: Config, probe_sinks: bool) -> anyhow::Result<ExitCode> {
         }
         match sink::Sink::new(s)?.probe().await {
             Ok(text) => println!("sink {}: {text}", s.name),
-            Err(text) => {
+            Err(e) => {
                 failed = true;
-                println!("sink {}: failed: {text}", s.name);
+                println!("sink {}: failed: {e}", s.name);
             }
         }
     }

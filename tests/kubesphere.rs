@@ -604,9 +604,23 @@ async fn wrong_credentials_or_path_make_the_sink_not_ready_with_the_likely_cause
             config: Some(config),
             ..Default::default()
         };
+        let probes = ks.probes().len();
         let shim = Shim::start(opts).await;
+        // The start-up check finds it before any build.
+        let early = not_ready(&shim).await;
+        assert_eq!(early.0, 503, "{cause}, at start-up: {early:?}");
+        assert!(early.1.contains(cause), "{early:?}");
+        assert!(
+            ks.probes()[probes..].iter().all(|s| *s == 401 || *s == 404),
+            "{:?}",
+            ks.probes()
+        );
         let before = ks.answered().len();
         util::run_build(&mock, "ns/p", "SUCCESS");
+        util::eventually("the run.initialize, refused", || {
+            ks.answered().len() > before
+        })
+        .await;
         let readyz = not_ready(&shim).await;
         shim.stop().await;
         assert_eq!(readyz.0, 503, "{cause}: {readyz:?}");

@@ -72,9 +72,13 @@ fn now_ms() -> i64 {
 
 async fn receive(
     axum::extract::State(inbox): axum::extract::State<Arc<Inbox>>,
+    method: axum::http::Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> &'static str {
+    if method == axum::http::Method::OPTIONS {
+        return ""; // the dispatcher's start-up check, not an event
+    }
     let now = now_ms();
     let ty = headers
         .get("ce-type")

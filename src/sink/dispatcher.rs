@@ -102,8 +102,13 @@ impl SinkStatus {
 }
 
 impl Dispatcher {
-    /// Delivers until `stop` is cancelled, then drains for at most [`DRAIN_DEADLINE`].
+    /// Delivers until `stop` is cancelled, then drains for at most [`DRAIN_DEADLINE`]. Starts
+    /// with a health check of the sink.
     pub async fn run(self, stop: CancellationToken) {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            () = self.health_check() => {}
+        }
         let read = self.batching.map_or(READ_BATCH, |b| b.max_events);
         loop {
             let appended = self.outbox.appended();
@@ -123,6 +128,24 @@ impl Dispatcher {
             }
         }
         let _ = tokio::time::timeout(DRAIN_DEADLINE, self.drain()).await;
+    }
+
+    /// Asks the sink whether it would take events, delivering nothing, so that a wrong URL or
+    /// credentials show in the log and in `/readyz` before the first build, not at it. A sink
+    /// that is not up yet is only logged: its events wait in the outbox.
+    async fn health_check(&self) {
+        match self.sink.probe().await {
+            Ok(answer) => tracing::info!(sink = %self.name, "sink checked: {answer}"),
+            Err(SendError::Misconfigured { reason }) => {
+                if self.status.set_misconfigured(Some(&reason)) {
+                    tracing::error!(sink = %self.name, "{reason}");
+                }
+            }
+            Err(e) => tracing::warn!(
+                sink = %self.name,
+                "sink check failed: {e}; events wait in the outbox and are retried"
+            ),
+        }
     }
 
     /// One event per request, in order; `false` once `stop` is cancelled.

@@ -131,8 +131,8 @@ impl Sink {
         }
     }
 
-    /// Checks that the sink answers, without delivering anything.
-    pub async fn probe(&self) -> Result<String, String> {
+    /// Checks that the sink would take events, without delivering anything.
+    pub async fn probe(&self) -> Result<String, SendError> {
         match self {
             Sink::Http(s) => s.probe().await,
             Sink::Nats(s) => s.probe().await,

@@ -160,18 +160,22 @@ impl NatsSink {
     }
 
     /// Connects and checks that a stream captures the subject, without publishing.
-    pub async fn probe(&self) -> Result<String, String> {
-        let js = self.context().await.map_err(|e| e.to_string())?;
+    pub async fn probe(&self) -> Result<String, SendError> {
+        let js = self.context().await?;
         let subject = &self.config.subject;
         match js.stream_by_subject(subject.clone()).await {
             Ok(stream) => Ok(format!(
                 "JetStream stream {stream:?} captures subject {subject:?} at {}",
                 self.config.url
             )),
-            Err(e) => Err(format!(
-                "no JetStream stream captures subject {subject:?} at {}: {e}",
-                self.config.url
-            )),
+            Err(e) => Err(SendError::Retry {
+                reason: format!(
+                    "no JetStream stream captures subject {subject:?} at {}: {e}",
+                    self.config.url
+                ),
+                cause: Cause::Publish,
+                after: None,
+            }),
         }
     }
 }

@@ -64,6 +64,14 @@ def sent_time(headers, body):
 
 
 class Handler(BaseHTTPRequestHandler):
+    def do_OPTIONS(self):
+        # The CloudEvents webhook spec's validation handshake (the shim's start-up check of a
+        # sink): allowed, and not an event.
+        self.send_response(200)
+        self.send_header("WebHook-Allowed-Origin", self.headers.get("WebHook-Request-Origin", "*"))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)

@@ -62,6 +62,8 @@ struct Inner {
     act_then_hang: usize,
     /// Answer every request with this 500 body (a ks-devops that cannot decode anything).
     broken: Option<String>,
+    /// The shim's start-up probe envelopes, with their answers (kept apart from events).
+    probes: Vec<u16>,
 }
 
 /// The ks-devops webhook over a real socket.
@@ -120,12 +122,26 @@ impl KsDevops {
         self.inner.lock().unwrap().broken = body.map(str::to_owned);
     }
 
+    /// The shim's start-up probes and how they were answered.
+    pub fn probes(&self) -> Vec<u16> {
+        self.inner.lock().unwrap().probes.clone()
+    }
+
+    /// Records the answer (0: none will be given) and returns it.
     fn answer(&self, ty: &str, status: u16) -> (StatusCode, String) {
-        self.inner.lock().unwrap().answered.push(Answered {
-            ty: ty.to_string(),
-            status,
-        });
-        (StatusCode::from_u16(status).unwrap(), String::new())
+        let mut inner = self.inner.lock().unwrap();
+        if ty == "jenkins-event-shim.probe" {
+            inner.probes.push(status);
+        } else {
+            inner.answered.push(Answered {
+                ty: ty.to_string(),
+                status,
+            });
+        }
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            String::new(),
+        )
     }
 }
 
@@ -164,7 +180,8 @@ async fn handle(
         let ks = ks.clone();
         tokio::spawn(async move { ks.look_up_then_create(id, data).await });
     }
-    let hang = {
+    // Fault injection is for events, not for the shim's start-up probe.
+    let hang = ty != "jenkins-event-shim.probe" && {
         let mut inner = ks.inner.lock().unwrap();
         let hang = inner.act_then_hang > 0;
         inner.act_then_hang = inner.act_then_hang.saturating_sub(1);

@@ -128,17 +128,7 @@ impl HttpSink {
             Auth::BearerFile(path) => request.bearer_auth(self.file_token(path)?.expose()),
             Auth::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
         };
-        let response = request.send().await.map_err(|e| SendError::Retry {
-            reason: format!("{}: {}", self.shown(), self.transport_reason(&e)),
-            cause: if e.is_connect() {
-                Cause::Connect
-            } else if e.is_timeout() {
-                Cause::Timeout
-            } else {
-                Cause::Transport
-            },
-            after: None,
-        })?;
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -192,15 +182,14 @@ impl HttpSink {
     /// so its path, version and credentials are checked; other receivers get OPTIONS with
     /// `WebHook-Request-Origin`, and any answer that is not a connection failure shows the
     /// endpoint is there.
-    pub async fn probe(&self) -> Result<String, String> {
+    pub async fn probe(&self) -> Result<String, SendError> {
         if self.kubesphere {
-            return match self.post(kubesphere_probe()).await {
-                Ok(()) => Ok(format!(
+            return self.post(kubesphere_probe()).await.map(|()| {
+                format!(
                     "{} took a probe envelope (ks-devops ignores it)",
                     self.shown()
-                )),
-                Err(e) => Err(e.to_string()),
-            };
+                )
+            });
         }
         let response = self
             .client
@@ -208,12 +197,27 @@ impl HttpSink {
             .header("WebHook-Request-Origin", "jenkins-event-shim")
             .send()
             .await
-            .map_err(|e| format!("{}: {}", self.shown(), self.transport_reason(&e)))?;
+            .map_err(|e| self.transport_error(&e))?;
         Ok(format!(
             "{} answered OPTIONS with HTTP {}",
             self.shown(),
             response.status().as_u16()
         ))
+    }
+
+    /// A request that got no answer: whether it may have arrived depends on how far it went.
+    fn transport_error(&self, e: &reqwest::Error) -> SendError {
+        SendError::Retry {
+            reason: format!("{}: {}", self.shown(), self.transport_reason(e)),
+            cause: if e.is_connect() {
+                Cause::Connect
+            } else if e.is_timeout() {
+                Cause::Timeout
+            } else {
+                Cause::Transport
+            },
+            after: None,
+        }
     }
 
     /// The URL without query (it may carry an access token).
@@ -245,19 +249,25 @@ const KUBESPHERE_401: &str = "ks-devops refuses the request's Authorization head
 /// ks-devops v3.3 on (`pkg/kapis/devops/v1alpha3/webhook/register.go`).
 const KUBESPHERE_404: &str = "no ks-devops webhook at this URL: the path is /kapis/devops.kubesphere.io/v1alpha3/webhooks/jenkins on the devops-apiserver Service, and ks-devops older than v3.3 has no such route";
 
+/// The `type` of the probe envelope.
+const PROBE_TYPE: &str = "jenkins-event-shim.probe";
+
 /// An envelope ks-devops answers 200 and ignores: its handler acts on `dataType`
 /// `org.jenkinsci.plugins.workflow.job.WorkflowRun` only (`pkg/event/workflowrun/`).
 fn kubesphere_probe() -> crate::sink::encoding::Encoded {
     let envelope = serde_json::json!({
-        "type": "jenkins-event-shim.probe", "source": "", "url": "", "id": "jenkins-event-shim-probe",
+        "type": PROBE_TYPE, "source": "", "url": "", "id": "jenkins-event-shim-probe",
         "time": crate::event::kubesphere::time(crate::clock::now_ms()), "dataType": "jenkins-event-shim.Probe",
         "data": {}, "metaData": null, "urlData": "",
     });
     crate::sink::encoding::Encoded {
-        headers: vec![(
-            "Content-Type".to_string(),
-            "application/json; charset=UTF-8".to_string(),
-        )],
+        headers: vec![
+            (
+                "Content-Type".to_string(),
+                "application/json; charset=UTF-8".to_string(),
+            ),
+            ("X-Event-Type".to_string(), PROBE_TYPE.to_string()),
+        ],
         body: serde_json::to_vec(&envelope).expect("a JSON value serialises"),
     }
 }

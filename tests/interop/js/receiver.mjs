@@ -13,6 +13,12 @@ function sentTime(headers, body) {
 }
 
 const server = http.createServer((req, res) => {
+  // The CloudEvents webhook spec's validation handshake (the shim's start-up check of a
+  // sink): allowed, and not an event.
+  if (req.method === "OPTIONS") {
+    res.writeHead(200, { "WebHook-Allowed-Origin": req.headers["webhook-request-origin"] || "*" }).end();
+    return;
+  }
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
