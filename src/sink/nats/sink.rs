@@ -1,54 +1,12 @@
-//! NATS JetStream, the engine behind Argo Events' EventBus: each event is published as a
-//! structured CloudEvent (the NATS protocol binding) to one subject, with the event id as the
-//! JetStream message id (`Nats-Msg-Id`), so the server drops a re-sent event within the
-//! stream's duplicate window. An event counts as delivered only once the stream acknowledges it.
-//!
-//! The connection is opened on first use, not at start-up: a NATS server that is down when the
-//! shim starts is a retried delivery (the events wait in the outbox), not a failed start.
-//! Once connected, async-nats reconnects by itself.
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! The JetStream publisher: connects on first use, publishes and waits for the acknowledgement.
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use tokio::sync::OnceCell;
 
-use super::encoding::{Encoded, encode_generic, encode_structured};
-use super::{Cause, SendError};
+use super::{NatsAuth, NatsConfig};
 use crate::event::Payload;
-use crate::secret::Secret;
-
-/// How a NATS sink authenticates (the server's `authorization` block).
-#[derive(Debug, Clone, Default)]
-pub enum NatsAuth {
-    /// Nothing.
-    #[default]
-    None,
-    /// A token (`authorization { token: … }`).
-    Token(Secret),
-    /// User and password (what Argo Events' JetStream EventBus generates).
-    UserPassword {
-        /// User.
-        user: String,
-        /// Password.
-        password: Secret,
-    },
-}
-
-/// Settings of a NATS JetStream sink.
-#[derive(Debug, Clone)]
-pub struct NatsConfig {
-    /// Server URL(s), e.g. `nats://eventbus-default-js-svc:4222`; `tls://` requires TLS.
-    pub url: String,
-    /// Subject every event is published to (a stream must capture it).
-    pub subject: String,
-    /// How long to wait for the connection and for each acknowledgement.
-    pub timeout: Duration,
-    /// Credentials.
-    pub auth: NatsAuth,
-    /// Extra CA bundle (PEM) for a TLS server.
-    pub ca_file: Option<PathBuf>,
-}
+use crate::sink::encoding::{Encoded, encode_generic, encode_structured};
+use crate::sink::{Cause, SendError};
 
 /// A JetStream publisher.
 #[derive(Debug)]
