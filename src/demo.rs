@@ -28,11 +28,11 @@ pub struct DemoOptions {
     #[arg(long = "sink", value_name = "URL")]
     pub sink: Vec<String>,
     /// Poll interval.
-    #[arg(long, default_value = "1s")]
-    pub poll_interval: String,
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
     /// Health and metrics address.
     #[arg(long, default_value = "127.0.0.1:9102")]
-    pub listen: String,
+    pub listen: std::net::SocketAddr,
 }
 
 /// Runs the demo until `shutdown` (or `--duration`).
@@ -53,7 +53,7 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::R
             options.sink
         },
         poll_interval: Some(options.poll_interval),
-        scan_interval: Some("10s".into()),
+        scan_interval: Some(Duration::from_secs(10)),
         listen: Some(options.listen),
         ..Options::default()
     }

@@ -62,7 +62,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| exit_on_usage_error(e));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some((_, sub)) = matches.subcommand() {
         flags_win_over_the_environment(sub, &mut cli.command);
@@ -108,13 +110,56 @@ fn main() -> ExitCode {
                 .downcast_ref::<jenkins_event_shim::config::ConfigError>()
                 .map(ToString::to_string);
             let text = config_error.clone().unwrap_or_else(|| format!("{e:#}"));
-            match log_format {
-                // One JSON line like every other, for log pipelines.
-                LogFormat::Json => tracing::error!(fatal = true, "{text}"),
-                LogFormat::Text => eprintln!("error: {text}"),
-            }
+            report_fatal(log_format, &text);
             ExitCode::from(if config_error.is_some() { 2 } else { 1 })
         }
+    }
+}
+
+/// clap prints help, versions and usage mistakes itself. A value a parser refused (a flag's or
+/// its environment twin's) becomes one line like every other configuration error, in the
+/// chosen log format: the key, what is expected and what was given, exit code 2.
+fn exit_on_usage_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::ValueValidation {
+        e.exit()
+    }
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(text)) => text.clone(),
+        _ => String::new(),
+    };
+    let arg = context(ContextKind::InvalidArg);
+    let key = arg
+        .trim_start_matches('-')
+        .split([' ', '='])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let expected = std::error::Error::source(&e)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let value = context(ContextKind::InvalidValue);
+    // The log format, read past the refused value.
+    let log_format = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .ok()
+        .and_then(|m| m.get_one::<LogFormat>("log_format").copied())
+        .unwrap_or(LogFormat::Text);
+    init_logging(log_format);
+    report_fatal(
+        log_format,
+        &format!("invalid value for {key}: {expected}, got {value:?}"),
+    );
+    std::process::exit(2);
+}
+
+/// A fatal error as one line: a JSON log line under `--log-format json`, else plain text.
+fn report_fatal(log_format: LogFormat, text: &str) {
+    match log_format {
+        // One JSON line like every other, for log pipelines.
+        LogFormat::Json => tracing::error!(fatal = true, "{text}"),
+        LogFormat::Text => eprintln!("error: {text}"),
     }
 }
 

@@ -424,3 +424,47 @@ async fn fatal_errors_are_json_lines_under_log_format_json() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_bad_value_reads_the_same_from_a_flag_the_environment_or_the_file() {
+    let expected = "expected a whole number from 1 to 20";
+    let flag = shim(
+        &[
+            "run",
+            "--jenkins-url",
+            "http://ci/",
+            "--sink",
+            "stdout",
+            "--folder-depth",
+            "99",
+        ],
+        &[],
+    )
+    .await;
+    let env = shim(
+        &["run", "--jenkins-url", "http://ci/", "--sink", "stdout"],
+        &[("FOLDER_DEPTH", "99")],
+    )
+    .await;
+    let file = std::env::temp_dir().join(format!("shim-cli-depth-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "jenkins-url = \"http://ci/\"\nsink = [\"stdout\"]\nfolder-depth = 99\n",
+    )
+    .unwrap();
+    let from_file = shim(&["run", "--config", file.to_str().unwrap()], &[]).await;
+    for (source, out) in [("flag", &flag), ("environment", &env), ("file", &from_file)] {
+        let (_, err) = text(out);
+        assert_eq!(out.status.code(), Some(2), "{source}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{source}: {err}");
+        assert!(
+            err.contains("folder-depth") && err.contains(expected),
+            "{source}: {err}"
+        );
+    }
+    let (_, err) = text(&flag);
+    assert_eq!(
+        err.trim(),
+        format!("error: invalid value for folder-depth: {expected}, got \"99\"")
+    );
+}

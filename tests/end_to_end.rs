@@ -326,8 +326,8 @@ mod queue {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.poll_interval = Some("1s".into());
-        opts.scan_interval = Some("60s".into()); // the default: no scan during this test
+        opts.poll_interval = Some(std::time::Duration::from_secs(1));
+        opts.scan_interval = Some(std::time::Duration::from_secs(60)); // the default: no scan during this test
         let shim = Shim::start(opts).await;
         shim.wait_ready().await;
         tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -391,7 +391,7 @@ mod queue {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.poll_interval = Some("1s".into());
+        opts.poll_interval = Some(std::time::Duration::from_secs(1));
         let shim = Shim::start(opts).await;
         let (id, n) = {
             let mut w = mock.world();
@@ -471,7 +471,7 @@ mod names {
         mock.world().create("plain", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.invalid_sources = Some("drop".into());
+        opts.invalid_sources = Some(jenkins_event_shim::event::InvalidSources::Drop);
         let shim = Shim::start(opts).await;
         for job in ["with space", "plain"] {
             let mut w = mock.world();
@@ -501,7 +501,7 @@ mod jenkins_side {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.poll_interval = Some("1s".into());
+        opts.poll_interval = Some(std::time::Duration::from_secs(1));
         let shim = Shim::start(opts).await;
         {
             let mut w = mock.world();
@@ -961,8 +961,8 @@ mod delivery {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.sink_mode = Some("structured".into());
-        opts.job_bodies = Some("plugin-1.0.0".into());
+        opts.sink_mode = Some(jenkins_event_shim::sink::http::Mode::Structured);
+        opts.job_bodies = Some(jenkins_event_shim::event::JobBodies::Plugin100);
         let shim = Shim::start(opts).await;
         util::run_build(&mock, "app", "SUCCESS");
         let got = rx.wait_for("five", |r| r.len() == 5).await;
@@ -1177,10 +1177,10 @@ mod jenkins_faults {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let config = |mb: &str| {
+        let config = |mb: u64| {
             Options {
                 jenkins_url: Some(format!("http://{addr}/")),
-                jenkins_max_response_mb: Some(mb.into()),
+                jenkins_max_response_mb: Some(mb),
                 ..Options::default()
             }
             .resolve(false)
@@ -1189,7 +1189,7 @@ mod jenkins_faults {
             .remove(0)
             .jenkins
         };
-        let small = jenkins_event_shim::jenkins::Client::new(config("1")).unwrap();
+        let small = jenkins_event_shim::jenkins::Client::new(config(1)).unwrap();
         let err = small
             .get_json::<serde_json::Value>("queue/api/json", None)
             .await
@@ -1199,7 +1199,7 @@ mod jenkins_faults {
             err.contains("more than 1 MiB") && err.contains("--jenkins-max-response-mb"),
             "{err}"
         );
-        let large = jenkins_event_shim::jenkins::Client::new(config("8")).unwrap();
+        let large = jenkins_event_shim::jenkins::Client::new(config(8)).unwrap();
         assert!(
             large
                 .get_json::<serde_json::Value>("queue/api/json", None)
@@ -1215,7 +1215,7 @@ mod jenkins_faults {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.jenkins_timeout = Some("300ms".into());
+        opts.jenkins_timeout = Some(std::time::Duration::from_millis(300));
         let shim = Shim::start(opts).await;
         {
             let mut w = mock.world();
@@ -1272,7 +1272,7 @@ mod backfill {
         util::run_build(&mock, "app", "FAILURE");
         let (with, without) = (Receiver::start().await, Receiver::start().await);
         let mut opts = options(&mock, vec![with.url()]);
-        opts.backfill = Some("1h".into());
+        opts.backfill = Some(std::time::Duration::from_secs(3600));
         let a = Shim::start(opts).await;
         let b = Shim::start(options(&mock, vec![without.url()])).await;
         with.wait_for("both builds", |r| r.len() == 11).await;
@@ -1314,7 +1314,7 @@ mod outages {
             }
         });
         let mut opts = options(&mock, vec![healthy.url(), down.url(), hanging_url]);
-        opts.sink_timeout = Some("500ms".into());
+        opts.sink_timeout = Some(std::time::Duration::from_millis(500));
         let shim = Shim::start(opts).await;
         for _ in 0..3 {
             util::run_build(&mock, "app", "SUCCESS");
@@ -1360,7 +1360,7 @@ mod outages {
         let rx = Receiver::start().await;
         rx.set_down(true);
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.outbox_capacity = Some("3".into());
+        opts.outbox_capacity = Some(3);
         let shim = Shim::start(opts).await;
         util::run_build(&mock, "app", "SUCCESS");
         util::eventually("paused", || rx.attempts() > 0).await;
@@ -1391,7 +1391,7 @@ mod batching {
         mock.world().create("app", Kind::Freestyle).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.sink_mode = Some("batch".into());
+        opts.sink_mode = Some(jenkins_event_shim::sink::http::Mode::Batch);
         let shim = Shim::start(opts).await;
         util::run_build(&mock, "app", "FAILURE");
         let events = |r: &[util::Received]| {
@@ -1528,7 +1528,11 @@ mod extras {
         let (plain, extra) = (Receiver::start().await, Receiver::start().await);
         let a = Shim::start(options(&mock, vec![plain.url()])).await;
         let mut opts = options(&mock, vec![extra.url()]);
-        opts.extras = Some("time,subject,jenkinsurl".into());
+        opts.extras = Some(jenkins_event_shim::event::Extras {
+            time: true,
+            subject: true,
+            jenkins_url: true,
+        });
         let b = Shim::start(opts).await;
         let n = util::run_build(&mock, "team/app", "SUCCESS");
         plain.wait_for("five", |r| r.len() == 5).await;
@@ -1643,8 +1647,8 @@ poll-interval = "200ms"
     fn opts(path: std::path::PathBuf, state: Option<std::path::PathBuf>) -> Options {
         Options {
             config: Some(path),
-            listen: Some("127.0.0.1:0".into()),
-            sink_timeout: Some("2s".into()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            sink_timeout: Some(std::time::Duration::from_secs(2)),
             state_dir: state,
             ..Options::default()
         }
@@ -1789,7 +1793,7 @@ mod cdevents_stages {
         mock.world().create("app", Kind::Pipeline).unwrap();
         let rx = Receiver::start().await;
         let mut opts = options(&mock, vec![rx.url()]);
-        opts.sink_format = Some("cdevents".into());
+        opts.sink_format = Some(jenkins_event_shim::event::Format::CdEvents);
         let shim = Shim::start(opts).await;
         let n = util::start_build(&mock, "app");
         rx.wait_for("the Build stage's start while running", |r| {

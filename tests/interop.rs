@@ -128,7 +128,11 @@ async fn sdk_parses_every_type(python: ExternalReceiver, mode: &str) {
     let mock = jenkins(Settings::default()).await;
     mock.world().set_node("agent1", false, false);
     let mut opts = options(&mock, vec![format!("http://127.0.0.1:{}/", python.port)]);
-    opts.sink_mode = Some(mode.into());
+    opts.sink_mode = Some(match mode {
+        "binary" => jenkins_event_shim::sink::http::Mode::Binary,
+        "structured" => jenkins_event_shim::sink::http::Mode::Structured,
+        _ => jenkins_event_shim::sink::http::Mode::Batch,
+    });
     let shim = Shim::start(opts).await;
     every_type(&mock).await;
     eventually("all ten types parsed", || {
@@ -249,8 +253,12 @@ async fn sdk_parses_cdevents(receiver: ExternalReceiver, mode: &str, schemas: bo
     let mock = jenkins(Settings::default()).await;
     mock.world().create("team/app", Kind::Pipeline).unwrap();
     let mut opts = options(&mock, vec![format!("http://127.0.0.1:{}/", receiver.port)]);
-    opts.sink_mode = Some(mode.into());
-    opts.sink_format = Some("cdevents".into());
+    opts.sink_mode = Some(match mode {
+        "binary" => jenkins_event_shim::sink::http::Mode::Binary,
+        "structured" => jenkins_event_shim::sink::http::Mode::Structured,
+        _ => jenkins_event_shim::sink::http::Mode::Batch,
+    });
+    opts.sink_format = Some(jenkins_event_shim::event::Format::CdEvents);
     let shim = Shim::start(opts).await;
     util::run_build(&mock, "team/app", "SUCCESS");
     eventually("the first run's seven CDEvents", || {

@@ -51,7 +51,7 @@ fn kubesphere_to(
     url: String,
 ) -> jenkins_event_shim::config::Options {
     let mut opts = options(mock, vec![url]);
-    opts.sink_format = Some("kubesphere".into());
+    opts.sink_format = Some(jenkins_event_shim::event::Format::KubeSphere);
     opts
 }
 
@@ -232,7 +232,7 @@ async fn a_run_initialize_that_may_have_arrived_is_sent_again_only_after_the_loo
     let _ = std::fs::remove_dir_all(&state);
     let mut opts = kubesphere_to(&mock, ks.url());
     opts.state_dir = Some(state.clone());
-    opts.sink_timeout = Some("1s".into());
+    opts.sink_timeout = Some(std::time::Duration::from_secs(1));
     // ks-devops takes the run.initialize and acts on it, but the answer never comes: the
     // shim times out, not knowing whether it arrived.
     ks.act_then_hang(1);
@@ -384,7 +384,7 @@ async fn a_run_initialize_that_never_left_is_sent_after_a_restart() {
     let state = std::env::temp_dir().join(format!("shim-ks-refused-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
     let mut opts = options(&mock, vec![format!("http://{addr}/events")]);
-    opts.sink_format = Some("kubesphere".into());
+    opts.sink_format = Some(jenkins_event_shim::event::Format::KubeSphere);
     opts.state_dir = Some(state);
     let shim = Shim::start(opts.clone()).await;
     util::run_build(&mock, "ns/p", "SUCCESS");

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::values::{duration, duration_or, http_url, read_token, tls};
+use std::time::Duration;
+
+use super::values::{de, http_url, read_token, tls};
 use super::{ConfigError, Controller, defaults};
 use crate::event::Encoder;
 use crate::jenkins::ClientConfig;
@@ -23,30 +25,18 @@ pub(super) struct ControllerRaw {
     pub(super) jenkins_ca_file: Option<PathBuf>,
     #[serde(default)]
     pub(super) jenkins_insecure_skip_verify: bool,
-    pub(super) jenkins_timeout: Option<String>,
-    #[serde(default, deserialize_with = "number_or_text")]
-    pub(super) jenkins_max_response_mb: Option<String>,
-    pub(super) poll_interval: Option<String>,
-    pub(super) scan_interval: Option<String>,
-    #[serde(default, deserialize_with = "number_or_text")]
-    pub(super) folder_depth: Option<String>,
-    pub(super) backfill: Option<String>,
-}
-
-/// `folder-depth = 3` in a file, `"3"` from a flag: the same check for both.
-pub(super) fn number_or_text<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    Ok(Option::<Raw>::deserialize(d)?.map(|r| match r {
-        Raw::Number(n) => n.to_string(),
-        Raw::Text(t) => t,
-    }))
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) jenkins_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de::max_response_mb")]
+    pub(super) jenkins_max_response_mb: Option<u64>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) poll_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) scan_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "de::folder_depth")]
+    pub(super) folder_depth: Option<usize>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) backfill: Option<Duration>,
 }
 
 impl ControllerRaw {
@@ -54,14 +44,12 @@ impl ControllerRaw {
     /// top-level ones.
     pub(super) fn under(self, top: &ControllerRaw) -> ControllerRaw {
         ControllerRaw {
-            jenkins_timeout: self.jenkins_timeout.or(top.jenkins_timeout.clone()),
-            jenkins_max_response_mb: self
-                .jenkins_max_response_mb
-                .or(top.jenkins_max_response_mb.clone()),
-            poll_interval: self.poll_interval.or(top.poll_interval.clone()),
-            scan_interval: self.scan_interval.or(top.scan_interval.clone()),
-            folder_depth: self.folder_depth.or(top.folder_depth.clone()),
-            backfill: self.backfill.or(top.backfill.clone()),
+            jenkins_timeout: self.jenkins_timeout.or(top.jenkins_timeout),
+            jenkins_max_response_mb: self.jenkins_max_response_mb.or(top.jenkins_max_response_mb),
+            poll_interval: self.poll_interval.or(top.poll_interval),
+            scan_interval: self.scan_interval.or(top.scan_interval),
+            folder_depth: self.folder_depth.or(top.folder_depth),
+            backfill: self.backfill.or(top.backfill),
             ..self
         }
     }
@@ -97,45 +85,16 @@ impl ControllerRaw {
             self.jenkins_ca_file.as_deref(),
             self.jenkins_insecure_skip_verify,
         )?;
-        let timeout = duration_or(
-            "jenkins-timeout",
-            self.jenkins_timeout,
-            defaults::JENKINS_TIMEOUT,
-        )?;
-        let poll_interval =
-            duration_or("poll-interval", self.poll_interval, defaults::POLL_INTERVAL)?;
-        let scan_interval =
-            duration_or("scan-interval", self.scan_interval, defaults::SCAN_INTERVAL)?;
-        let max_response = match self.jenkins_max_response_mb {
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|m| (1..=4096).contains(m))
-                .ok_or(ConfigError::Invalid {
-                    key: "jenkins-max-response-mb",
-                    expected: "a whole number of MiB from 1 to 4096",
-                    got: v,
-                })?,
-            None => defaults::JENKINS_MAX_RESPONSE_MB,
-        } * 1024
+        let timeout = self.jenkins_timeout.unwrap_or(defaults::JENKINS_TIMEOUT);
+        let poll_interval = self.poll_interval.unwrap_or(defaults::POLL_INTERVAL);
+        let scan_interval = self.scan_interval.unwrap_or(defaults::SCAN_INTERVAL);
+        let max_response = self
+            .jenkins_max_response_mb
+            .unwrap_or(defaults::JENKINS_MAX_RESPONSE_MB)
+            * 1024
             * 1024;
-        let folder_depth = match self.folder_depth {
-            Some(v) => {
-                v.parse()
-                    .ok()
-                    .filter(|d| (1..=20).contains(d))
-                    .ok_or(ConfigError::Invalid {
-                        key: "folder-depth",
-                        expected: "a whole number from 1 to 20",
-                        got: v,
-                    })?
-            }
-            None => defaults::FOLDER_DEPTH,
-        };
-        let backfill = self
-            .backfill
-            .map(|b| duration("backfill", &b))
-            .transpose()?;
+        let folder_depth = self.folder_depth.unwrap_or(defaults::FOLDER_DEPTH);
+        let backfill = self.backfill;
         let name = self
             .name
             .filter(|n| !n.is_empty())

@@ -5,9 +5,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use super::ConfigError;
 use super::controller::ControllerRaw;
+use super::values::de;
+use crate::event::{Extras, Format, InvalidSources, JobBodies, Unstable};
 use crate::secret::Secret;
+use crate::sink::http::Mode;
+use crate::store::OverflowPolicy;
 
 /// The config file: the same keys as the flags.
 #[derive(Default, Deserialize)]
@@ -24,24 +31,40 @@ pub(super) struct File {
     pub(super) sink: Vec<SinkEntry>,
     #[serde(default)]
     pub(super) controller: Vec<ControllerRaw>,
-    pub(super) sink_mode: Option<String>,
-    pub(super) sink_format: Option<String>,
-    pub(super) cdevents_unstable: Option<String>,
-    pub(super) poll_interval: Option<String>,
-    pub(super) scan_interval: Option<String>,
+    #[serde(default, deserialize_with = "de::mode")]
+    pub(super) sink_mode: Option<Mode>,
+    #[serde(default, deserialize_with = "de::format")]
+    pub(super) sink_format: Option<Format>,
+    #[serde(default, deserialize_with = "de::unstable")]
+    pub(super) cdevents_unstable: Option<Unstable>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) poll_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) scan_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "de::folder_depth")]
     pub(super) folder_depth: Option<usize>,
-    pub(super) jenkins_timeout: Option<String>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) jenkins_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de::max_response_mb")]
     pub(super) jenkins_max_response_mb: Option<u64>,
-    pub(super) sink_timeout: Option<String>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) sink_timeout: Option<Duration>,
     pub(super) state_dir: Option<PathBuf>,
-    pub(super) listen: Option<String>,
-    pub(super) job_bodies: Option<String>,
-    pub(super) invalid_sources: Option<String>,
+    #[serde(default, deserialize_with = "de::listen")]
+    pub(super) listen: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "de::job_bodies")]
+    pub(super) job_bodies: Option<JobBodies>,
+    #[serde(default, deserialize_with = "de::invalid_sources")]
+    pub(super) invalid_sources: Option<InvalidSources>,
     pub(super) run_user: Option<String>,
-    pub(super) extras: Option<String>,
-    pub(super) backfill: Option<String>,
+    #[serde(default, deserialize_with = "de::extras")]
+    pub(super) extras: Option<Extras>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) backfill: Option<Duration>,
+    #[serde(default, deserialize_with = "de::outbox_capacity")]
     pub(super) outbox_capacity: Option<usize>,
-    pub(super) outbox_full: Option<String>,
+    #[serde(default, deserialize_with = "de::outbox_full")]
+    pub(super) outbox_full: Option<OverflowPolicy>,
 }
 
 /// `sink = ["http://…", { url = "http://…", mode = "structured", name = "argo" }]`.
@@ -82,10 +105,13 @@ impl<'de> Deserialize<'de> for SinkEntry {
 pub(super) struct SinkTable {
     pub(super) url: String,
     pub(super) name: Option<String>,
-    pub(super) mode: Option<String>,
-    pub(super) timeout: Option<String>,
+    #[serde(default, deserialize_with = "de::mode")]
+    pub(super) mode: Option<Mode>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) timeout: Option<Duration>,
     pub(super) batch_size: Option<usize>,
-    pub(super) batch_wait: Option<String>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) batch_wait: Option<Duration>,
     #[serde(default)]
     pub(super) types: Vec<String>,
     #[serde(default)]
@@ -102,9 +128,12 @@ pub(super) struct SinkTable {
     #[serde(default)]
     pub(super) insecure_skip_verify: bool,
     pub(super) subject: Option<String>,
-    pub(super) format: Option<String>,
-    pub(super) retry_initial: Option<String>,
-    pub(super) retry_max: Option<String>,
+    #[serde(default, deserialize_with = "de::format")]
+    pub(super) format: Option<Format>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) retry_initial: Option<Duration>,
+    #[serde(default, deserialize_with = "de::duration")]
+    pub(super) retry_max: Option<Duration>,
 }
 
 pub(super) fn read_file(path: &Path) -> Result<File, ConfigError> {

@@ -21,13 +21,13 @@ use std::time::Duration;
 pub use options::Options;
 pub use values::duration;
 
-use crate::event::{Encoder, Extras, Format, InvalidSources, JobBodies, Unstable};
+use crate::event::{Encoder, Format};
 use crate::jenkins::ClientConfig;
 use crate::sink::SinkConfig;
+use crate::sink::http::Mode;
 use crate::store::OverflowPolicy;
 use controller::ControllerRaw;
 use file::{File, SinkEntry, read_file};
-use values::{FORMATS, duration_or, mode, one_of};
 
 /// A configuration that cannot be used; one line, naming the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -102,20 +102,25 @@ pub struct Config {
 
 /// Defaults, documented in `--help` and the README.
 pub mod defaults {
+    use std::time::Duration;
+
     /// `--poll-interval`.
-    pub const POLL_INTERVAL: &str = "5s";
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
     /// `--scan-interval`.
-    pub const SCAN_INTERVAL: &str = "60s";
+    pub const SCAN_INTERVAL: Duration = Duration::from_secs(60);
     /// `--folder-depth`.
     pub const FOLDER_DEPTH: usize = 5;
     /// `--jenkins-timeout`.
-    pub const JENKINS_TIMEOUT: &str = "30s";
+    pub const JENKINS_TIMEOUT: Duration = Duration::from_secs(30);
     /// `--jenkins-max-response-mb`.
     pub const JENKINS_MAX_RESPONSE_MB: u64 = 64;
     /// `--sink-timeout`.
-    pub const SINK_TIMEOUT: &str = "10s";
+    pub const SINK_TIMEOUT: Duration = Duration::from_secs(10);
     /// `--listen`.
-    pub const LISTEN: &str = "0.0.0.0:9102";
+    pub const LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::UNSPECIFIED,
+        9102,
+    ));
     /// `--run-user`.
     pub const RUN_USER: &str = "SYSTEM";
     /// `--outbox-capacity`.
@@ -130,28 +135,25 @@ impl Options {
             Some(path) => read_file(path)?,
             None => File::default(),
         };
-        let pick = |cli: Option<String>, file: Option<String>| cli.or(file);
         // The controller the flags (and top-level keys) describe; `[[controller]]` tables in
         // the file describe several instead, each falling back to it for poll settings.
         let top = ControllerRaw {
             name: None,
-            jenkins_url: pick(self.jenkins_url, file.jenkins_url),
-            jenkins_user: pick(self.jenkins_user, file.jenkins_user),
+            jenkins_url: self.jenkins_url.or(file.jenkins_url),
+            jenkins_user: self.jenkins_user.or(file.jenkins_user),
             jenkins_token: self.jenkins_token.or(file.jenkins_token),
             jenkins_token_file: self.jenkins_token_file.or(file.jenkins_token_file),
             jenkins_ca_file: self.jenkins_ca_file.or(file.jenkins_ca_file),
             jenkins_insecure_skip_verify: self.jenkins_insecure_skip_verify
                 || file.jenkins_insecure_skip_verify,
-            jenkins_timeout: pick(self.jenkins_timeout, file.jenkins_timeout),
+            jenkins_timeout: self.jenkins_timeout.or(file.jenkins_timeout),
             jenkins_max_response_mb: self
                 .jenkins_max_response_mb
-                .or(file.jenkins_max_response_mb.map(|m| m.to_string())),
-            poll_interval: pick(self.poll_interval, file.poll_interval),
-            scan_interval: pick(self.scan_interval, file.scan_interval),
-            folder_depth: self
-                .folder_depth
-                .or(file.folder_depth.map(|d| d.to_string())),
-            backfill: pick(self.backfill, file.backfill),
+                .or(file.jenkins_max_response_mb),
+            poll_interval: self.poll_interval.or(file.poll_interval),
+            scan_interval: self.scan_interval.or(file.scan_interval),
+            folder_depth: self.folder_depth.or(file.folder_depth),
+            backfill: self.backfill.or(file.backfill),
         };
         let raws = if file.controller.is_empty() {
             vec![top]
@@ -162,31 +164,18 @@ impl Options {
         } else {
             file.controller.into_iter().map(|c| c.under(&top)).collect()
         };
-        let sink_timeout = duration_or(
-            "sink-timeout",
-            pick(self.sink_timeout, file.sink_timeout),
-            defaults::SINK_TIMEOUT,
-        )?;
-        let default_mode = mode(
-            "sink-mode",
-            &pick(self.sink_mode, file.sink_mode).unwrap_or_else(|| "binary".into()),
-        )?;
-        let default_format = match pick(self.sink_format, file.sink_format) {
-            Some(f) => Format::parse(&f).ok_or(ConfigError::Invalid {
-                key: "sink-format",
-                expected: FORMATS,
-                got: f,
-            })?,
-            None => Format::Plugin,
-        };
+        let default_format = self.sink_format.or(file.sink_format).unwrap_or_default();
         let entries: Vec<SinkEntry> = if self.sink.is_empty() {
             file.sink
         } else {
             self.sink.into_iter().map(SinkEntry::Url).collect()
         };
         let defaults = sinks::Defaults {
-            timeout: sink_timeout,
-            mode: default_mode,
+            timeout: self
+                .sink_timeout
+                .or(file.sink_timeout)
+                .unwrap_or(defaults::SINK_TIMEOUT),
+            mode: self.sink_mode.or(file.sink_mode).unwrap_or(Mode::Binary),
             format: default_format,
         };
         let sinks = entries
@@ -200,82 +189,10 @@ impl Options {
                 hint: "set --sink (SINK_URL) to a CloudEvents HTTP endpoint, or --sink stdout",
             });
         }
-        let listen_text = pick(self.listen, file.listen).unwrap_or_else(|| defaults::LISTEN.into());
-        let listen = listen_text.parse().map_err(|_| ConfigError::Invalid {
-            key: "listen",
-            expected: "an address such as 0.0.0.0:9102 or 127.0.0.1:9102",
-            got: listen_text.clone(),
-        })?;
-        let job_bodies = one_of(
-            "job-bodies",
-            pick(self.job_bodies, file.job_bodies),
-            &[
-                ("intended", JobBodies::Intended),
-                ("plugin-1.0.0", JobBodies::Plugin100),
-            ],
-            "intended or plugin-1.0.0",
-        )?;
-        let invalid_sources = one_of(
-            "invalid-sources",
-            pick(self.invalid_sources, file.invalid_sources),
-            &[
-                ("encode", InvalidSources::Encode),
-                ("drop", InvalidSources::Drop),
-            ],
-            "encode or drop",
-        )?;
-        let run_user =
-            pick(self.run_user, file.run_user).unwrap_or_else(|| defaults::RUN_USER.into());
-        let mut extras = Extras::default();
-        for name in pick(self.extras, file.extras)
-            .iter()
-            .flat_map(|e| e.split(','))
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            match name {
-                "time" => extras.time = true,
-                "subject" => extras.subject = true,
-                "jenkinsurl" => extras.jenkins_url = true,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        key: "extras",
-                        expected: "a comma-separated list of time, subject, jenkinsurl",
-                        got: other.into(),
-                    });
-                }
-            }
-        }
-        let outbox_capacity = match self.outbox_capacity {
-            Some(v) => v
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
-                    key: "outbox-capacity",
-                    expected: "a positive whole number of events",
-                    got: v,
-                })?,
-            None => file.outbox_capacity.unwrap_or(defaults::OUTBOX_CAPACITY),
-        };
-        let outbox_full = one_of(
-            "outbox-full",
-            pick(self.outbox_full, file.outbox_full),
-            &[
-                ("block", OverflowPolicy::Block),
-                ("drop-oldest", OverflowPolicy::DropOldest),
-            ],
-            "block or drop-oldest",
-        )?;
-        let unstable = one_of(
-            "cdevents-unstable",
-            pick(self.cdevents_unstable, file.cdevents_unstable),
-            &[
-                ("success", Unstable::Success),
-                ("failure", Unstable::Failure),
-            ],
-            "success or failure",
-        )?;
+        let run_user = self
+            .run_user
+            .or(file.run_user)
+            .unwrap_or_else(|| defaults::RUN_USER.into());
         // Each change is encoded once per dialect a sink speaks (`check` and `once`, without
         // sinks, show the default one).
         let mut formats: Vec<Format> = sinks.iter().map(|s| s.format).collect();
@@ -286,14 +203,20 @@ impl Options {
         formats.dedup();
         let encoder = Encoder {
             formats,
-            unstable,
+            unstable: self
+                .cdevents_unstable
+                .or(file.cdevents_unstable)
+                .unwrap_or_default(),
             controller: String::new(),
             name: String::new(),
-            job_bodies,
-            invalid_sources,
+            job_bodies: self.job_bodies.or(file.job_bodies).unwrap_or_default(),
+            invalid_sources: self
+                .invalid_sources
+                .or(file.invalid_sources)
+                .unwrap_or_default(),
             // An empty --run-user gives null, as under Authorize-Project.
             run_user: (!run_user.is_empty()).then_some(run_user),
-            extras,
+            extras: self.extras.or(file.extras).unwrap_or_default(),
         };
         let controllers = raws
             .into_iter()
@@ -317,9 +240,12 @@ impl Options {
             controllers,
             sinks,
             state_dir: self.state_dir.or(file.state_dir),
-            listen,
-            outbox_capacity,
-            outbox_full,
+            listen: self.listen.or(file.listen).unwrap_or(defaults::LISTEN),
+            outbox_capacity: self
+                .outbox_capacity
+                .or(file.outbox_capacity)
+                .unwrap_or(defaults::OUTBOX_CAPACITY),
+            outbox_full: self.outbox_full.or(file.outbox_full).unwrap_or_default(),
         })
     }
 }

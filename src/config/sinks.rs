@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::file::{SinkEntry, SinkTable};
-use super::values::{FORMATS, duration, http_url, mode, read_token, tls};
+use super::values::{http_url, read_token, tls};
 use crate::event::Format;
 use crate::secret::Secret;
 use crate::sink::http::{Auth, Batching, Mode};
@@ -44,24 +44,11 @@ pub(super) fn resolve(
                 got: e.msg.to_string(),
             }
         })?;
-    let format = match &table.format {
-        Some(f) => Format::parse(f).ok_or(ConfigError::Invalid {
-            key: "sink.format",
-            expected: FORMATS,
-            got: f.clone(),
-        })?,
-        None => defaults.format,
-    };
+    let format = table.format.unwrap_or(defaults.format);
     let backoff = {
         let default = crate::sink::Backoff::default();
-        let initial = match &table.retry_initial {
-            Some(d) => duration("sink.retry-initial", d)?,
-            None => default.initial,
-        };
-        let max = match &table.retry_max {
-            Some(d) => duration("sink.retry-max", d)?,
-            None => default.max.max(initial),
-        };
+        let initial = table.retry_initial.unwrap_or(default.initial);
+        let max = table.retry_max.unwrap_or(default.max.max(initial));
         if max < initial {
             return Err(ConfigError::Conflict(
                 "sink.retry-max is shorter than sink.retry-initial",
@@ -104,14 +91,8 @@ pub(super) fn resolve(
     } else {
         SinkTarget::Http {
             url: http_url("sink", table.url.trim())?,
-            mode: match &table.mode {
-                Some(m) => mode("sink.mode", m)?,
-                None => defaults.mode,
-            },
-            timeout: match &table.timeout {
-                Some(t) => duration("sink.timeout", t)?,
-                None => defaults.timeout,
-            },
+            mode: table.mode.unwrap_or(defaults.mode),
+            timeout: table.timeout.unwrap_or(defaults.timeout),
             batching: Batching {
                 max_events: match table.batch_size {
                     Some(0) => {
@@ -124,10 +105,7 @@ pub(super) fn resolve(
                     Some(n) => n,
                     None => Batching::default().max_events,
                 },
-                max_wait: match &table.batch_wait {
-                    Some(w) => duration("sink.batch-wait", w)?,
-                    None => Batching::default().max_wait,
-                },
+                max_wait: table.batch_wait.unwrap_or(Batching::default().max_wait),
             },
             auth,
             headers,
@@ -236,7 +214,7 @@ pub(super) fn nats_sink(
             });
         }
     };
-    if table.mode.as_deref().is_some_and(|m| m != "structured") {
+    if table.mode.is_some_and(|m| m != Mode::Structured) {
         return Err(ConfigError::Conflict(
             "a nats:// sink publishes structured CloudEvents: remove sink.mode or set it to structured",
         ));
@@ -271,10 +249,7 @@ pub(super) fn nats_sink(
     Ok(NatsConfig {
         url: table.url.trim().to_string(),
         subject,
-        timeout: match &table.timeout {
-            Some(t) => duration("sink.timeout", t)?,
-            None => default_timeout,
-        },
+        timeout: table.timeout.unwrap_or(default_timeout),
         auth,
         ca_file: table.ca_file,
     })

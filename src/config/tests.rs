@@ -128,7 +128,7 @@ fn file_values_sit_under_flags_and_unknown_keys_are_refused() {
     .unwrap();
     let mut o = Options {
         config: Some(path.clone()),
-        poll_interval: Some("750ms".into()),
+        poll_interval: Some(Duration::from_millis(750)),
         ..Options::default()
     };
     let config = o.clone().resolve(true).unwrap();

@@ -307,10 +307,10 @@ pub fn options(jenkins: &MockJenkins, sinks: Vec<String>) -> Options {
     Options {
         jenkins_url: Some(jenkins.url()),
         sink: sinks,
-        poll_interval: Some("150ms".into()),
-        scan_interval: Some("1s".into()),
-        listen: Some("127.0.0.1:0".into()),
-        sink_timeout: Some("2s".into()),
+        poll_interval: Some(std::time::Duration::from_millis(150)),
+        scan_interval: Some(std::time::Duration::from_secs(1)),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        sink_timeout: Some(std::time::Duration::from_secs(2)),
         ..Options::default()
     }
 }
