@@ -11,13 +11,14 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::clock::now_ms;
-use crate::event::{Encoder, Format, Outgoing, Reads};
+use std::collections::HashMap;
+
+use crate::event::{Ask, Encoder, Format, Need, Outgoing, Reads};
 use crate::jenkins::model::{ComputerSet, JobTree, QueueList, RunDescription, Stage};
 use crate::jenkins::path::{BuildRef, JobPath};
 use crate::jenkins::{self, Client, tree};
 use crate::telemetry::{self, ControllerMetrics, Telemetry};
-use crate::watch::stages::WORKFLOW_JOB;
-use crate::watch::{self, Change, Fetched, ItemKind, Note, Observation, Phase, Scan, State};
+use crate::watch::{self, Change, Fetched, Note, Observation, Phase, Scan, State};
 
 /// Rounds of follow-ups within one tick (each round may uncover the next read).
 pub const MAX_ROUNDS: usize = 6;
@@ -36,15 +37,84 @@ pub struct Checkpoint {
     last_scan: Option<i64>,
 }
 
-/// What a KubeSphere event carries beyond the change, as read this tick.
+/// The follow-up reads asked for this tick, so that each is made once.
 #[derive(Debug, Default)]
-struct KubeSphereReads {
-    /// The build's (or a new item's) own JSON.
-    data: Option<serde_json::Value>,
-    /// The class of the job's parent.
-    parent_class: Option<String>,
-    /// What a build start's `run.initialize` needs and could not be read.
-    missing: Option<&'static str>,
+struct Asked {
+    builds: BTreeSet<BuildRef>,
+    left_items: BTreeSet<u64>,
+    jobs: BTreeSet<JobPath>,
+    configs: BTreeSet<JobPath>,
+}
+
+impl Asked {
+    /// The follow-ups not asked for before this tick (and records them).
+    fn only_new(&mut self, f: watch::FollowUps) -> watch::FollowUps {
+        watch::FollowUps {
+            scan: f.scan,
+            builds: f
+                .builds
+                .into_iter()
+                .filter(|b| self.builds.insert(b.clone()))
+                .collect(),
+            left_items: f
+                .left_items
+                .into_iter()
+                .filter(|i| self.left_items.insert(*i))
+                .collect(),
+            jobs: f
+                .jobs
+                .into_iter()
+                .filter(|j| self.jobs.insert(j.clone()))
+                .collect(),
+            configs: f
+                .configs
+                .into_iter()
+                .filter(|c| self.configs.insert(c.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The answer to one [`Need`].
+#[derive(Debug)]
+enum Answer {
+    /// A JSON document (a build's or an item's).
+    Json(serde_json::Value),
+    /// A folder's class (`None`: none, or no folder).
+    Class(Option<String>),
+    /// A run's stages.
+    Stages(Vec<Stage>),
+    /// Nothing to read (404): the facts the change carries are all there will be.
+    Gone,
+    /// The read failed: unknown this tick.
+    Unknown,
+}
+
+impl Answer {
+    fn is_known(&self) -> bool {
+        !matches!(self, Answer::Unknown)
+    }
+}
+
+/// What the encoders asked for a change, from the answers.
+fn reads<'a>(
+    asks: &[Ask],
+    answers: &'a HashMap<Need, Answer>,
+    stages_sent: Option<&'a BTreeSet<String>>,
+) -> Reads<'a> {
+    let mut reads = Reads {
+        stages_sent,
+        ..Reads::default()
+    };
+    for ask in asks {
+        match (&ask.need, &answers[&ask.need]) {
+            (Need::Stages(_), Answer::Stages(stages)) => reads.stages = Some(stages),
+            (Need::BuildJson(_) | Need::ItemJson(_), Answer::Json(json)) => reads.run = Some(json),
+            (Need::ParentClass(_), Answer::Class(class)) => reads.parent_class = class.as_deref(),
+            _ => {}
+        }
+    }
+    reads
 }
 
 /// Polls one controller.
@@ -132,9 +202,25 @@ impl Poller {
         fetch(&self.client, &self.telemetry, endpoint, path, tree).await
     }
 
-    /// One tick: returns the events it produced, in order, each with its job path.
+    /// One tick: returns the events it produced, in order, each with its job path. The reads
+    /// every tick makes, then the diff and the follow-ups it asks for until none is left, then
+    /// the encoding in every dialect some sink speaks.
     pub async fn tick(&mut self) -> Result<Vec<Outgoing>, jenkins::Error> {
         let now = now_ms();
+        let (obs, session) = self.observe(now).await?;
+        let (changes, scanned) = self.settle(obs, session, now).await?;
+        let events = self.encode(changes, scanned).await;
+        telemetry::PollCompleted {
+            now,
+            events: events.len(),
+        }
+        .emit(&self.telemetry);
+        Ok(events)
+    }
+
+    /// The reads of every tick: the queue and the executors (two requests, whatever the number
+    /// of jobs), and the job-tree scan when it is due.
+    async fn observe(&mut self, now: i64) -> Result<(Observation, Option<String>), jenkins::Error> {
         let scan_due = !self.state.baselined
             || self
                 .last_scan
@@ -161,65 +247,47 @@ impl Poller {
         if self.version.is_none() {
             self.version = meta.version.clone();
         }
-        let mut session = meta.session.clone();
         let scan = if scan_due {
             Some(self.scan(now).await?)
         } else {
             None
         };
-        let mut obs = Observation {
+        let obs = Observation {
             now,
-            session: session.clone(),
+            session: meta.session.clone(),
             queue: Some(queue),
             computers: Some(computers),
             scan,
             ..Observation::default()
         };
+        Ok((obs, meta.session))
+    }
+
+    /// Feeds `obs` to the diff, then performs the follow-ups it asks for and feeds their
+    /// results back, for at most [`MAX_ROUNDS`] rounds, each read at most once per tick.
+    /// Returns the tick's changes and whether the job tree was scanned.
+    async fn settle(
+        &mut self,
+        mut obs: Observation,
+        session: Option<String>,
+        now: i64,
+    ) -> Result<(Vec<Change>, bool), jenkins::Error> {
         let mut changes = Vec::new();
-        let mut read_builds: BTreeSet<BuildRef> = BTreeSet::new();
-        let mut read_items: BTreeSet<u64> = BTreeSet::new();
-        let mut read_jobs: BTreeSet<JobPath> = BTreeSet::new();
-        let mut read_configs: BTreeSet<JobPath> = BTreeSet::new();
+        let mut asked = Asked::default();
         let mut scanned = obs.scan.is_some();
         for _ in 0..MAX_ROUNDS {
             let out = watch::diff(std::mem::take(&mut self.state), obs);
             self.state = out.state;
             changes.extend(out.changes);
             for note in out.notes {
-                if matches!(note, Note::ConfigForbidden(_)) {
-                    if self.warned_config_forbidden {
-                        continue;
-                    }
-                    self.warned_config_forbidden = true;
-                }
-                log_note(note, self.version.as_deref());
+                self.log_note(note);
             }
-            let f = out.follow_ups;
-            let builds: Vec<BuildRef> = f
-                .builds
-                .into_iter()
-                .filter(|b| read_builds.insert(b.clone()))
-                .collect();
-            let items: Vec<u64> = f
-                .left_items
-                .into_iter()
-                .filter(|i| read_items.insert(*i))
-                .collect();
-            let jobs: Vec<JobPath> = f
-                .jobs
-                .into_iter()
-                .filter(|j| read_jobs.insert(j.clone()))
-                .collect();
-            let configs: Vec<JobPath> = f
-                .configs
-                .into_iter()
-                .filter(|c| read_configs.insert(c.clone()))
-                .collect();
+            let f = asked.only_new(out.follow_ups);
             let rescan = f.scan && !scanned;
-            if builds.is_empty()
-                && items.is_empty()
-                && jobs.is_empty()
-                && configs.is_empty()
+            if f.builds.is_empty()
+                && f.left_items.is_empty()
+                && f.jobs.is_empty()
+                && f.configs.is_empty()
                 && !rescan
             {
                 break;
@@ -235,123 +303,198 @@ impl Poller {
                 },
                 ..Observation::default()
             };
-            let (c, t) = (&self.client, &self.telemetry);
-            obs.builds = read_all(c, t, builds, "build", Some(tree::BUILD), |b| {
-                format!("{}api/json", b.path())
-            })
-            .await;
-            obs.left_items = read_all(c, t, items, "queue_item", Some(tree::QUEUE_ITEM), |id| {
-                format!("queue/item/{id}/api/json")
-            })
-            .await;
-            obs.jobs = read_all(c, t, jobs, "job", Some(tree::JOB_FIELDS), |p| {
-                format!("{p}api/json")
-            })
-            .await;
-            let mut configs_read = Vec::new();
-            for p in configs {
-                let r = c.get_text(&format!("{p}config.xml")).await;
-                match &r {
-                    Ok((_, meta)) => telemetry::JenkinsResponse {
-                        controller: &t.controller,
-                        endpoint: "config",
-                        bytes: meta.bytes,
-                    }
-                    .emit(t),
-                    Err(error) => telemetry::JenkinsRequestFailed {
-                        controller: &t.controller,
-                        endpoint: "config",
-                        error,
-                    }
-                    .emit(t),
-                }
-                configs_read.push((p, fetched(r)));
-            }
-            obs.configs = configs_read;
-            if session.is_none() {
-                session = meta.session.clone();
-            }
+            self.perform(f, &mut obs).await;
         }
-        if scanned && self.encoder.speaks(Format::CdEvents) {
+        Ok((changes, scanned))
+    }
+
+    /// The follow-up reads, into the next observation.
+    async fn perform(&self, f: watch::FollowUps, obs: &mut Observation) {
+        let (c, t) = (&self.client, &self.telemetry);
+        obs.builds = read_all(c, t, f.builds, "build", Some(tree::BUILD), |b| {
+            format!("{}api/json", b.path())
+        })
+        .await;
+        obs.left_items = read_all(
+            c,
+            t,
+            f.left_items,
+            "queue_item",
+            Some(tree::QUEUE_ITEM),
+            |id| format!("queue/item/{id}/api/json"),
+        )
+        .await;
+        obs.jobs = read_all(c, t, f.jobs, "job", Some(tree::JOB_FIELDS), |p| {
+            format!("{p}api/json")
+        })
+        .await;
+        for p in f.configs {
+            let r = c.get_text(&format!("{p}config.xml")).await;
+            match &r {
+                Ok((_, meta)) => telemetry::JenkinsResponse {
+                    controller: &t.controller,
+                    endpoint: "config",
+                    bytes: meta.bytes,
+                }
+                .emit(t),
+                Err(error) => telemetry::JenkinsRequestFailed {
+                    controller: &t.controller,
+                    endpoint: "config",
+                    error,
+                }
+                .emit(t),
+            }
+            obs.configs.push((p, fetched(r)));
+        }
+    }
+
+    /// The tick's changes (after what waited from earlier ticks) in every dialect some sink
+    /// speaks. The encoders say what they need beyond a change ([`Encoder::needs`]); this
+    /// performs those reads, once per tick each, and hands the answers back. A dialect whose
+    /// required read failed waits with the change (and the later changes of its job) for the
+    /// next tick, at most [`MAX_KUBESPHERE_TRIES`] ticks.
+    async fn encode(&mut self, mut changes: Vec<Change>, scanned: bool) -> Vec<Outgoing> {
+        if scanned && self.encoder.needs_running_stages() {
             changes.extend(self.running_stages().await);
         }
         let mut events = Vec::with_capacity(changes.len());
-        // A build's own JSON, read once per tick however many of its events there are.
-        let mut runs: std::collections::HashMap<BuildRef, Fetched<serde_json::Value>> =
-            Default::default();
-        // Jobs whose KubeSphere events wait behind one that waits for its reads.
-        let mut waiting: BTreeSet<JobPath> = BTreeSet::new();
-        // First what waited (KubeSphere only: the other dialects have it), then this tick's.
+        let mut answers: HashMap<Need, Answer> = HashMap::new();
+        // Dialects and jobs whose events wait behind one that waits for its reads.
+        let mut waiting: BTreeSet<(Format, String)> = BTreeSet::new();
+        // First what waited (in the dialect that waits), then this tick's (in every dialect).
         let waited = std::mem::take(&mut self.state.awaiting);
         let queue = waited
             .into_iter()
-            .map(|a| (a.change, a.tries, false))
-            .chain(changes.into_iter().map(|c| (c, 0, true)));
-        for (change, tries, fresh) in queue {
-            if fresh {
-                let stages = self.stages(&change).await;
-                let sent = match &change {
-                    Change::Build {
-                        build,
-                        phase: Phase::Completed,
-                        ..
-                    } => watch::stages::take_reported(&mut self.state, &build.id),
-                    _ => None,
-                };
-                let reads = Reads {
-                    stages: stages.as_deref(),
-                    stages_sent: sent.as_ref(),
-                    ..Reads::default()
-                };
-                self.emit(&mut events, &change, &reads, |f| f != Format::KubeSphere);
-            }
-            let kubesphere_encodes = matches!(
-                change,
-                Change::Build { .. } | Change::Item { .. } | Change::BuildDeleted { .. }
-            );
-            if !self.encoder.speaks(Format::KubeSphere) || !kubesphere_encodes {
-                continue;
+            .map(|a| (a.change, a.tries, Format::parse(&a.format)))
+            .chain(changes.into_iter().map(|c| (c, 0, None)));
+        for (change, tries, only) in queue {
+            let formats: Vec<Format> = match only {
+                Some(format) => vec![format],
+                None => self.encoder.formats.clone(),
+            };
+            let asks: Vec<Ask> = self
+                .encoder
+                .needs(&change)
+                .into_iter()
+                .filter(|a| formats.contains(&a.format))
+                .collect();
+            for ask in &asks {
+                if !answers.contains_key(&ask.need) {
+                    let answer = self.answer(&ask.need).await;
+                    answers.insert(ask.need.clone(), answer);
+                }
             }
             let job = change.job().unwrap_or_default().to_string();
-            if waiting.contains(&job) {
-                self.state.awaiting.push(watch::Awaiting { change, tries });
-                continue;
-            }
-            let known = self.kubesphere_reads(&change, &mut runs).await;
-            if let Some(missing) = known.missing {
-                if tries + 1 < MAX_KUBESPHERE_TRIES {
-                    waiting.insert(job);
-                    self.state.awaiting.push(watch::Awaiting {
-                        change,
-                        tries: tries + 1,
-                    });
+            let mut ready = Vec::new();
+            for format in formats {
+                if waiting.contains(&(format, job.clone())) {
+                    if self.encoder.reports(format, &change) {
+                        self.wait(change.clone(), tries, format);
+                    }
                     continue;
                 }
-                if let Change::Build { build, .. } = &change {
-                    telemetry::KubeSphereIncomplete {
-                        controller: &self.telemetry.controller,
-                        build: &build.id,
-                        missing,
-                        tries: MAX_KUBESPHERE_TRIES,
+                let missing = asks
+                    .iter()
+                    .find(|a| a.format == format && a.required && !answers[&a.need].is_known());
+                if let Some(ask) = missing {
+                    if tries + 1 < MAX_KUBESPHERE_TRIES {
+                        waiting.insert((format, job.clone()));
+                        self.wait(change.clone(), tries + 1, format);
+                        continue;
                     }
-                    .emit(&self.telemetry);
+                    if let Change::Build { build, .. } = &change {
+                        telemetry::KubeSphereIncomplete {
+                            controller: &self.telemetry.controller,
+                            build: &build.id,
+                            missing: ask.need.what(),
+                            tries: MAX_KUBESPHERE_TRIES,
+                        }
+                        .emit(&self.telemetry);
+                    }
                 }
+                ready.push(format);
             }
-            let reads = Reads {
-                run: known.data.as_ref(),
-                parent_class: known.parent_class.as_deref(),
-                ..Reads::default()
+            // What the run's stage events already said while it ran (CDEvents).
+            let sent = match &change {
+                Change::Build {
+                    build,
+                    phase: Phase::Completed,
+                    ..
+                } if only.is_none() => watch::stages::take_reported(&mut self.state, &build.id),
+                _ => None,
             };
-            self.emit(&mut events, &change, &reads, |f| f == Format::KubeSphere);
+            let reads = reads(&asks, &answers, sent.as_ref());
+            self.emit(&mut events, &change, &reads, |f| ready.contains(&f));
         }
         // Builds that completed were taken out above; forget any other that is gone.
         watch::stages::forget_stopped(&mut self.state);
-        telemetry::PollCompleted {
-            now,
-            events: events.len(),
+        events
+    }
+
+    /// Keeps `change`'s events in `format` for the next tick.
+    fn wait(&mut self, change: Change, tries: u32, format: Format) {
+        self.state.awaiting.push(watch::Awaiting {
+            change,
+            tries,
+            format: format.name().to_string(),
+        });
+    }
+
+    /// Performs one read a dialect needs. A failure is logged and answers
+    /// [`Answer::Unknown`]; a 404 answers [`Answer::Gone`] (the stages of a controller without
+    /// the Pipeline Stage View plugin, a build deleted before it was read).
+    async fn answer(&mut self, need: &Need) -> Answer {
+        let (c, t) = (&self.client, &self.telemetry);
+        match need {
+            Need::Stages(build) => {
+                let path = format!("{}wfapi/describe", build.path());
+                match fetch::<RunDescription>(c, t, "wfapi", &path, None).await {
+                    Ok((d, _)) => Answer::Stages(d.stages),
+                    Err(e) if e.is_not_found() => Answer::Gone,
+                    Err(e) => {
+                        tracing::warn!(build = %build, "stages not read, the run's CDEvents go without task runs: {e}");
+                        Answer::Unknown
+                    }
+                }
+            }
+            Need::BuildJson(build) => {
+                let path = format!("{}api/json", build.path());
+                match fetch::<serde_json::Value>(c, t, "build", &path, None).await {
+                    Ok((v, _)) => Answer::Json(v),
+                    Err(e) if e.is_not_found() => Answer::Gone,
+                    Err(e) => {
+                        tracing::warn!(build = %build, "build JSON not read: {e}");
+                        Answer::Unknown
+                    }
+                }
+            }
+            Need::ItemJson(job) => {
+                let path = format!("{job}api/json");
+                match fetch::<serde_json::Value>(c, t, "job", &path, None).await {
+                    Ok((v, _)) => Answer::Json(v),
+                    Err(e) => {
+                        tracing::warn!(job = %job, "item JSON not read, its generic event carries the known facts only: {e}");
+                        Answer::Unknown
+                    }
+                }
+            }
+            Need::ParentClass(folder) => match self.parent_class(folder).await {
+                Ok(class) => Answer::Class(class),
+                Err(()) => Answer::Unknown,
+            },
         }
-        .emit(&self.telemetry);
-        Ok(events)
+    }
+
+    /// Logs what the diff noted; the missing permission of a 403 on `config.xml` is the same
+    /// for every job, so it is logged once.
+    fn log_note(&mut self, note: Note) {
+        if matches!(note, Note::ConfigForbidden(_)) {
+            if self.warned_config_forbidden {
+                return;
+            }
+            self.warned_config_forbidden = true;
+        }
+        log_note(note, self.version.as_deref());
     }
 
     /// Stage transitions of running Pipeline builds, for CDEvents task runs while they run:
@@ -378,35 +521,6 @@ impl Poller {
         changes
     }
 
-    /// The stages of a Pipeline run that just completed, for CDEvents task runs: one
-    /// `wfapi/describe` per run, read once at completion (Jenkins caches it only for completed
-    /// runs; while running it walks the flow graph). `None` when no sink speaks CDEvents, for
-    /// other job types, without the Pipeline Stage View plugin (404), or when the read fails
-    /// (logged: the run's own events are not held back for it).
-    async fn stages(&self, change: &Change) -> Option<Vec<Stage>> {
-        let Change::Build {
-            job,
-            build,
-            phase: Phase::Completed,
-            ..
-        } = change
-        else {
-            return None;
-        };
-        if !self.encoder.speaks(Format::CdEvents) || job.class.as_deref() != Some(WORKFLOW_JOB) {
-            return None;
-        }
-        let path = format!("{}wfapi/describe", build.id.path());
-        match fetch::<RunDescription>(&self.client, &self.telemetry, "wfapi", &path, None).await {
-            Ok((d, _)) => Some(d.stages),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => {
-                tracing::warn!(build = %build.id, "stages not read, the run's CDEvents go without task runs: {e}");
-                None
-            }
-        }
-    }
-
     /// Encodes a change in the dialects `which` selects, counting each event.
     fn emit(
         &self,
@@ -424,96 +538,11 @@ impl Poller {
         }
     }
 
-    /// What a KubeSphere event carries beyond the change: a build's own `api/json` (depth 0)
-    /// and, for a Pipeline run, the class of its job's parent (read once per parent and
-    /// remembered) to tell a multibranch branch; or a new or changed item's own `api/json`.
-    /// A build start (`run.initialize`, from which ks-devops creates the PipelineRun) names
-    /// what could not be read, so that it waits for the next tick instead of going out wrong;
-    /// other events go with the facts already known.
-    async fn kubesphere_reads(
-        &mut self,
-        change: &Change,
-        runs: &mut std::collections::HashMap<BuildRef, Fetched<serde_json::Value>>,
-    ) -> KubeSphereReads {
-        let (job, build, phase) = match change {
-            Change::Build {
-                job, build, phase, ..
-            } => (job, build, *phase),
-            // A new or changed item's own JSON (a deleted one can no longer be read).
-            Change::Item {
-                job,
-                kind: ItemKind::Created | ItemKind::Updated,
-                ..
-            } => {
-                let path = format!("{}api/json", job.path);
-                let item = fetch::<serde_json::Value>(&self.client, &self.telemetry, "job", &path, None)
-                    .await
-                    .map(|(v, _)| v)
-                    .map_err(|e| tracing::warn!(job = %job.path, "item JSON not read, its generic event carries the known facts only: {e}"))
-                    .ok();
-                return KubeSphereReads {
-                    data: item,
-                    ..KubeSphereReads::default()
-                };
-            }
-            Change::BuildDeleted { job, .. } => {
-                return KubeSphereReads {
-                    parent_class: self.parent_class(&job.path).await.ok().flatten(),
-                    ..KubeSphereReads::default()
-                };
-            }
-            _ => return KubeSphereReads::default(),
-        };
-        if !matches!(runs.get(&build.id), Some(Fetched::Found(_) | Fetched::Gone)) {
-            let path = format!("{}api/json", build.id.path());
-            let run =
-                fetch::<serde_json::Value>(&self.client, &self.telemetry, "build", &path, None)
-                    .await;
-            if let Err(e) = &run
-                && !e.is_not_found()
-            {
-                tracing::warn!(build = %build.id, "build JSON not read: {e}");
-            }
-            runs.insert(build.id.clone(), fetched(run));
-        }
-        let started = phase == Phase::Started;
-        let (data, mut missing) = match runs.get(&build.id) {
-            Some(Fetched::Found(v)) => (Some(v.clone()), None),
-            // Deleted: the facts are all there will ever be.
-            Some(Fetched::Gone) => (None, None),
-            _ => (None, Some("the build's JSON (its actions and parameters)")),
-        };
-        let pipeline = job.class.as_deref() == Some(WORKFLOW_JOB)
-            || data
-                .as_ref()
-                .is_some_and(|d| d["_class"] == crate::event::kubesphere::WORKFLOW_RUN);
-        let parent_class = if pipeline {
-            match self.parent_class(&job.path).await {
-                Ok(class) => class,
-                Err(()) => {
-                    missing =
-                        missing.or(Some("the class of the job's parent (multibranch or not)"));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        KubeSphereReads {
-            data,
-            parent_class,
-            missing: missing.filter(|_| started),
-        }
-    }
-
-    /// The class of a job's parent folder (`…WorkflowMultiBranchProject` for a branch), read
-    /// once per parent and remembered; `Ok(None)` at the top level or when the parent is gone,
-    /// `Err` when it could not be read (unknown: never taken as "not multibranch").
-    async fn parent_class(&mut self, job: &str) -> Result<Option<String>, ()> {
-        let parent = crate::event::kubesphere::parent_path(job).to_string();
-        if parent.is_empty() {
-            return Ok(None);
-        }
+    /// The class of a folder (`…WorkflowMultiBranchProject` for a branch's parent), read once
+    /// per folder and remembered; `Ok(None)` when the folder is gone, `Err` when it could not
+    /// be read (unknown: never taken as "not multibranch").
+    async fn parent_class(&mut self, folder: &str) -> Result<Option<String>, ()> {
+        let parent = folder.to_string();
         if let Some(class) = self.parent_classes.get(&parent) {
             return Ok(class.clone());
         }

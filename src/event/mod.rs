@@ -8,6 +8,7 @@
 
 mod cdevents;
 pub mod kubesphere;
+mod needs;
 mod plugin;
 
 use cloudevents::event::AttributesWriter;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::watch::Change;
 
 pub use cdevents::{Unstable, outcome};
+pub use needs::{Ask, Need};
 pub use plugin::{started_by, time_span};
 
 /// The dialect a sink speaks; each change is encoded once per dialect some sink uses.
@@ -35,6 +37,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// The configuration spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Plugin => "plugin",
+            Format::CdEvents => "cdevents",
+            Format::KubeSphere => "kubesphere",
+        }
+    }
+
     /// Parses the configuration spelling.
     pub fn parse(value: &str) -> Option<Format> {
         match value {
@@ -237,6 +248,13 @@ impl Encoder {
             }));
         }
         out
+    }
+
+    /// Whether `format` reports `change` at all (a queue change has no KubeSphere event).
+    pub fn reports(&self, format: Format, change: &Change) -> bool {
+        !self
+            .encode_where(change, &Reads::default(), |f| f == format)
+            .is_empty()
     }
 
     /// The stable id of the event with natural key `key`.

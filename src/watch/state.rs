@@ -62,21 +62,29 @@ pub struct State {
     /// (`stages::key`).
     #[serde(default)]
     pub stages_reported: BTreeMap<String, BTreeSet<String>>,
-    /// Changes whose KubeSphere events wait for reads that failed (saved, so that a restart
-    /// keeps them), oldest first.
+    /// Changes whose events in some dialect wait for reads that failed (saved, so that a
+    /// restart keeps them), oldest first.
     #[serde(default)]
     pub awaiting: Vec<Awaiting>,
 }
 
-/// A change whose KubeSphere events wait: its `run.initialize` must not go out while what it
-/// carries is unknown (the build's JSON, its parent's class), or an earlier change of its job
-/// waits (per-job order).
+/// A change whose events in one dialect wait: a read that dialect requires failed (KubeSphere's
+/// `run.initialize` must not go out while the build's JSON or its parent's class is unknown),
+/// or an earlier change of its job waits (per-job order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Awaiting {
     /// The change.
     pub change: super::Change,
     /// Its own reads that failed so far.
     pub tries: u32,
+    /// The dialect whose events wait, by its configuration name.
+    #[serde(default = "kubesphere")]
+    pub format: String,
+}
+
+/// Records saved before dialects other than KubeSphere could wait.
+fn kubesphere() -> String {
+    "kubesphere".into()
 }
 
 /// A queue item we saw.
