@@ -12,7 +12,8 @@
 //! - [`event`] turns changes into the plugin's CloudEvents; pure as well.
 //! - [`store`] keeps the outbox: events wait there until every sink acknowledged them.
 //! - [`sink`] delivers, one dispatcher per sink, with retries and a status classifier.
-//! - [`poller`] drives the watcher: reads, follow-ups, and hands events to the outbox.
+//! - [`poller`] drives: the reads of every tick, the diff and its follow-ups, the reads the
+//!   encoders ask for, then the encoding.
 //! - [`serve`] answers `/healthz`, `/readyz` and `/metrics`.
 //! - [`tls`] holds the TLS options the Jenkins client and the HTTP sinks share.
 //! - [`config`] is the one description of every option (CLI flag, environment, TOML key).
@@ -24,15 +25,15 @@
 //!
 //! # Extending
 //!
-//! - **A new sink**: a module under `sink/` with its client (`send`, `probe`, its timeout) and
-//!   a `SendError` for every failure, with a [`sink::Cause`] saying whether the attempt may
-//!   have arrived; a variant of [`sink::Sink`] and of `config::SinkTarget`, and the URL scheme
-//!   that selects it in `config`. The dispatcher, retry policy, filters, readiness and metrics
-//!   come for free.
-//! - **A new output format**: a module under `event/` turning a [`watch::Change`] into drafts
-//!   (pure: what it needs beyond the change arrives in [`event::Reads`]), a variant of
-//!   [`event::Format`], and, if it needs more from Jenkins, the read in `poller` that fills
-//!   `Reads` (as KubeSphere's build JSON is).
+//! - **A new sink**: a folder under `sink/` with its `config.rs` and its client (`send`,
+//!   `probe`, its timeout), every failure a `SendError` whose [`sink::Cause`] says whether the
+//!   attempt may have arrived; a variant of [`sink::Sink`] and of [`sink::SinkTarget`], and in
+//!   `config/sinks.rs` the URL scheme that selects it. The dispatcher, retry policy, start-up
+//!   check, filters, readiness and metrics come for free.
+//! - **A new output format**: a module under `event/` turning a [`watch::Change`] into drafts,
+//!   a variant of [`event::Format`], and in `event/needs.rs` what it needs from Jenkins beyond
+//!   the change (a [`event::Need`], required or not); a need of a new kind also gets its read in
+//!   the poller's `answer`. The answers arrive in [`event::Reads`].
 //! - **A new Jenkins field**: the field in `jenkins::model` and in the `tree=` selector of
 //!   `jenkins::tree` (the tests check every selector against recorded fixtures), then the fact
 //!   in the `watch::Change` that carries it; the mock Jenkins exports it as the Jenkins class

@@ -241,13 +241,6 @@ pub async fn run(
             );
         }
     }
-    for s in &config.sinks {
-        if let crate::sink::SinkTarget::Http { tls, .. } = &s.target
-            && tls.insecure_skip_verify
-        {
-            tracing::warn!(sink = %s.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
-        }
-    }
 
     let shared = Arc::new(Shared {
         outbox: outbox.clone(),

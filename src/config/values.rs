@@ -178,7 +178,7 @@ pub(super) const EXTRAS: Kind<Extras> = Kind {
     },
 };
 
-/// Parses `500ms`, `2s`, `1m30s` ([`DURATION`]); the error names `key`.
+/// Parses `500ms`, `2s`, `1m30s` (the `DURATION` kind); the error names `key`.
 pub fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
     DURATION.check(key, value)
 }

@@ -61,6 +61,11 @@ impl Dispatcher {
         status: Arc<SinkStatus>,
         claims: Arc<Claims>,
     ) -> Result<Dispatcher, BuildError> {
+        if let super::SinkTarget::Http { tls, .. } = &config.target
+            && tls.insecure_skip_verify
+        {
+            tracing::warn!(sink = %config.name, "insecure-skip-verify: this sink's TLS certificate is NOT verified; use ca-file instead outside tests");
+        }
         Ok(Dispatcher {
             index,
             name: config.name.clone(),

@@ -10,7 +10,7 @@
 //! - [`encoding`]: events to headers and body, shared by HTTP and NATS.
 //! - The sinks: [`http`] (CloudEvents over HTTP, binary, structured or batched, and
 //!   KubeSphere's envelopes), [`nats`] (JetStream, acknowledged publishes), [`stdout`] and
-//!   [`file`] (JSON lines).
+//!   [`file`](mod@file) (JSON lines).
 
 mod batch;
 pub mod classify;
