@@ -365,13 +365,33 @@ impl Poller {
         let waited = std::mem::take(&mut self.state.awaiting);
         let queue = waited
             .into_iter()
-            .map(|a| (a.change, a.tries, Format::parse(&a.format)))
+            .filter_map(|a| match Format::parse(&a.format) {
+                Some(format) => Some((a.change, a.tries, Some(format))),
+                None => {
+                    tracing::warn!(
+                        format = a.format,
+                        "a waiting change of an unknown dialect is dropped"
+                    );
+                    None
+                }
+            })
             .chain(changes.into_iter().map(|c| (c, 0, None)));
         for (change, tries, only) in queue {
+            let job = change.job().unwrap_or_default().to_string();
             let formats: Vec<Format> = match only {
                 Some(format) => vec![format],
                 None => self.encoder.formats.clone(),
             };
+            // A dialect already waiting on this job keeps the job's order: this change waits
+            // too, with nothing read for it.
+            let (held, formats): (Vec<Format>, Vec<Format>) = formats
+                .into_iter()
+                .partition(|format| waiting.contains(&(*format, job.clone())));
+            for format in held {
+                if self.encoder.reports(format, &change) {
+                    self.wait(change.clone(), tries, format);
+                }
+            }
             let asks: Vec<Ask> = self
                 .encoder
                 .needs(&change)
@@ -384,15 +404,8 @@ impl Poller {
                     answers.insert(ask.need.clone(), answer);
                 }
             }
-            let job = change.job().unwrap_or_default().to_string();
             let mut ready = Vec::new();
             for format in formats {
-                if waiting.contains(&(format, job.clone())) {
-                    if self.encoder.reports(format, &change) {
-                        self.wait(change.clone(), tries, format);
-                    }
-                    continue;
-                }
                 let missing = asks
                     .iter()
                     .find(|a| a.format == format && a.required && !answers[&a.need].is_known());
