@@ -69,6 +69,14 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// One of a kind's spellings.
+fn one_of<T: Copy>(text: &str, spellings: &[(&str, T)]) -> Option<T> {
+    spellings
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, value)| *value)
+}
+
 /// `500ms`, `2s`, `1m30s`: positive, at most 30 days (far larger values overflow the clock's
 /// arithmetic, and nothing here means more than a month).
 pub(super) const DURATION: Kind<Duration> = Kind {
@@ -107,11 +115,15 @@ pub(super) const LISTEN: Kind<SocketAddr> = Kind {
 /// `--sink-mode`, a sink's `mode`.
 pub(super) const MODE: Kind<Mode> = Kind {
     expected: "binary, structured or batch",
-    parse: |t| match t {
-        "binary" => Some(Mode::Binary),
-        "structured" => Some(Mode::Structured),
-        "batch" => Some(Mode::Batch),
-        _ => None,
+    parse: |t| {
+        one_of(
+            t,
+            &[
+                ("binary", Mode::Binary),
+                ("structured", Mode::Structured),
+                ("batch", Mode::Batch),
+            ],
+        )
     },
 };
 
@@ -124,40 +136,56 @@ pub(super) const FORMAT: Kind<Format> = Kind {
 /// `--cdevents-unstable`.
 pub(super) const UNSTABLE: Kind<Unstable> = Kind {
     expected: "success or failure",
-    parse: |t| match t {
-        "success" => Some(Unstable::Success),
-        "failure" => Some(Unstable::Failure),
-        _ => None,
+    parse: |t| {
+        one_of(
+            t,
+            &[
+                ("success", Unstable::Success),
+                ("failure", Unstable::Failure),
+            ],
+        )
     },
 };
 
 /// `--job-bodies`.
 pub(super) const JOB_BODIES: Kind<JobBodies> = Kind {
     expected: "intended or plugin-1.0.0",
-    parse: |t| match t {
-        "intended" => Some(JobBodies::Intended),
-        "plugin-1.0.0" => Some(JobBodies::Plugin100),
-        _ => None,
+    parse: |t| {
+        one_of(
+            t,
+            &[
+                ("intended", JobBodies::Intended),
+                ("plugin-1.0.0", JobBodies::Plugin100),
+            ],
+        )
     },
 };
 
 /// `--invalid-sources`.
 pub(super) const INVALID_SOURCES: Kind<InvalidSources> = Kind {
     expected: "encode or drop",
-    parse: |t| match t {
-        "encode" => Some(InvalidSources::Encode),
-        "drop" => Some(InvalidSources::Drop),
-        _ => None,
+    parse: |t| {
+        one_of(
+            t,
+            &[
+                ("encode", InvalidSources::Encode),
+                ("drop", InvalidSources::Drop),
+            ],
+        )
     },
 };
 
 /// `--outbox-full`.
 pub(super) const OUTBOX_FULL: Kind<OverflowPolicy> = Kind {
     expected: "block or drop-oldest",
-    parse: |t| match t {
-        "block" => Some(OverflowPolicy::Block),
-        "drop-oldest" => Some(OverflowPolicy::DropOldest),
-        _ => None,
+    parse: |t| {
+        one_of(
+            t,
+            &[
+                ("block", OverflowPolicy::Block),
+                ("drop-oldest", OverflowPolicy::DropOldest),
+            ],
+        )
     },
 };
 
