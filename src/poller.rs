@@ -555,11 +555,10 @@ impl Poller {
     /// per folder and remembered; `Ok(None)` when the folder is gone, `Err` when it could not
     /// be read (unknown: never taken as "not multibranch").
     async fn parent_class(&mut self, folder: &str) -> Result<Option<String>, ()> {
-        let parent = folder.to_string();
-        if let Some(class) = self.parent_classes.get(&parent) {
+        if let Some(class) = self.parent_classes.get(folder) {
             return Ok(class.clone());
         }
-        let path = format!("{parent}api/json");
+        let path = format!("{folder}api/json");
         let class = match fetch::<serde_json::Value>(
             &self.client,
             &self.telemetry,
@@ -572,11 +571,12 @@ impl Poller {
             Ok((v, _)) => v["_class"].as_str().map(str::to_owned),
             Err(e) if e.is_not_found() => None,
             Err(e) => {
-                tracing::warn!(folder = %parent, "the class of a job's parent not read: {e}");
+                tracing::warn!(folder, "the class of a job's parent not read: {e}");
                 return Err(());
             }
         };
-        self.parent_classes.insert(parent, class.clone());
+        self.parent_classes
+            .insert(folder.to_string(), class.clone());
         Ok(class)
     }
 

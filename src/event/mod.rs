@@ -194,11 +194,6 @@ impl Encoder {
         self.formats.contains(&format)
     }
 
-    /// A change in every dialect some sink speaks, with what the poller read for it.
-    pub fn encode_all(&self, change: &Change, reads: &Reads<'_>) -> Vec<Outgoing> {
-        self.encode_where(change, reads, |_| true)
-    }
-
     /// A change in the dialects some sink speaks that `which` selects.
     pub fn encode_where(
         &self,
